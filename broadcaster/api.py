@@ -1,0 +1,184 @@
+"""The broadcasts API: create, list, read, delete, rotate the key, end.
+
+Admin calls carry ``Authorization: Bearer <admin token>``; reading one
+broadcast also accepts its host token.  Secrets are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+
+from aiohttp import web
+
+from broadcaster.http_errors import read_json_object
+from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, STORE
+from broadcaster.registry import (Broadcast, Status, Visibility, make_broadcast, new_host_token,
+                                  new_stream_key, secret_matches)
+from dataclasses import replace
+
+log = logging.getLogger("onair.api")
+
+MAX_TITLE = 200
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def is_admin(request: web.Request) -> bool:
+    token = bearer(request)
+    return token is not None and secret_matches(request.app[ADMIN_TOKEN], token)
+
+
+def require_admin(request: web.Request) -> None:
+    if bearer(request) is None:
+        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    if not is_admin(request):
+        raise web.HTTPUnauthorized(text="invalid admin token", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def load_broadcast(request: web.Request) -> Broadcast:
+    broadcast = await request.app[STORE].get(request.match_info["id"])
+    if broadcast is None:
+        raise web.HTTPNotFound(text=f"no broadcast {request.match_info['id']!r}")
+    return broadcast
+
+
+def base_urls(request: web.Request) -> tuple[str, str]:
+    """(http base, rtmp base) as a client of this node should use them."""
+    config = request.app[CONFIG]
+    host = config.public_host or request.host
+    hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return f"{request.scheme}://{host}", f"rtmp://{hostname}:{config.rtmp_port}/live"
+
+
+def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool) -> dict[str, object]:
+    http_base, rtmp_base = base_urls(request)
+    doc: dict[str, object] = {
+        "id": broadcast.id,
+        "title": broadcast.title,
+        "visibility": broadcast.visibility.value,
+        "status": broadcast.status.value,
+        "created_at": broadcast.created_at,
+        "started_at": broadcast.started_at,
+        "ended_at": broadcast.ended_at,
+        "rtmp_url": rtmp_base,
+        "hls_url": f"{http_base}/hls/{broadcast.id}/master.m3u8",
+        "watch_url": f"{http_base}/watch/{broadcast.id}",
+        "console_url": f"{http_base}/console/{broadcast.id}",
+        "golive_url": f"{http_base}/golive/{broadcast.id}",
+        "whip_url": f"{http_base}/whip/{broadcast.id}",
+    }
+    if secrets:
+        doc["stream_key"] = broadcast.stream_key
+        doc["host_token"] = broadcast.host_token
+    live = request.app[LIVE].live_info(broadcast.id)
+    if live is not None and broadcast.status in (Status.LIVE, Status.RECONNECTING):
+        doc["live"] = live
+    return doc
+
+
+async def create(request: web.Request) -> web.Response:
+    require_admin(request)
+    body = await read_json_object(request)
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise web.HTTPBadRequest(text="'title' is required and must be a non-empty string")
+    if len(title) > MAX_TITLE:
+        raise web.HTTPBadRequest(text=f"'title' is longer than {MAX_TITLE} characters")
+    visibility_raw = body.get("visibility", "public")
+    try:
+        visibility = Visibility(visibility_raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text="'visibility' must be 'public' or 'restricted'") from None
+    broadcast = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id)
+    await request.app[STORE].create(broadcast)
+    log.info("broadcast %s created (%s)", broadcast.id, visibility.value)
+    return web.json_response(describe(request, broadcast, secrets=True), status=201)
+
+
+async def list_all(request: web.Request) -> web.Response:
+    require_admin(request)
+    broadcasts = await request.app[STORE].list()
+    return web.json_response({"broadcasts": [describe(request, b, secrets=True) for b in broadcasts]})
+
+
+async def read_one(request: web.Request) -> web.Response:
+    broadcast = await load_broadcast(request)
+    token = bearer(request)
+    if token is None:
+        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    admin = is_admin(request)
+    if not admin and not secret_matches(broadcast.host_token, token):
+        raise web.HTTPUnauthorized(text="invalid token for this broadcast", headers={"WWW-Authenticate": "Bearer"})
+    return web.json_response(describe(request, broadcast, secrets=admin))
+
+
+async def read_public(request: web.Request) -> web.Response:
+    """What the watch page may know: no secrets."""
+    broadcast = await load_broadcast(request)
+    return web.json_response(describe(request, broadcast, secrets=False))
+
+
+async def delete(request: web.Request) -> web.Response:
+    require_admin(request)
+    broadcast = await load_broadcast(request)
+    if broadcast.status in (Status.LIVE, Status.RECONNECTING):
+        raise web.HTTPConflict(text=f"broadcast {broadcast.id} is {broadcast.status.value}; end it first")
+    await request.app[STORE].delete(broadcast.id)
+    hls_dir = request.app[CONFIG].hls_dir / broadcast.id
+    await asyncio.to_thread(shutil.rmtree, hls_dir, True)
+    log.info("broadcast %s deleted", broadcast.id)
+    return web.Response(status=204)
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    require_admin(request)
+    broadcast = await load_broadcast(request)
+    if broadcast.status is Status.ENDED:
+        raise web.HTTPConflict(text=f"broadcast {broadcast.id} has ended")
+    rotated = replace(broadcast, stream_key=new_stream_key(broadcast.id))
+    await request.app[STORE].put(rotated)
+    log.info("stream key of %s rotated", broadcast.id)
+    return web.json_response(describe(request, rotated, secrets=True))
+
+
+async def rotate_host_token(request: web.Request) -> web.Response:
+    require_admin(request)
+    broadcast = await load_broadcast(request)
+    rotated = replace(broadcast, host_token=new_host_token())
+    await request.app[STORE].put(rotated)
+    return web.json_response(describe(request, rotated, secrets=True))
+
+
+async def end(request: web.Request) -> web.Response:
+    broadcast = await load_broadcast(request)
+    token = bearer(request)
+    if token is None or not (is_admin(request) or secret_matches(broadcast.host_token, token)):
+        raise web.HTTPUnauthorized(text="admin or host token required", headers={"WWW-Authenticate": "Bearer"})
+    if broadcast.status is Status.ENDED:
+        raise web.HTTPConflict(text=f"broadcast {broadcast.id} has already ended")
+    if not await request.app[LIVE].end(broadcast.id, "ended through the API"):
+        if broadcast.status is not Status.IDLE:
+            raise web.HTTPConflict(text=f"broadcast {broadcast.id} is live on another node")
+        # never went live: ending it just closes it
+        await request.app[STORE].put(replace(broadcast, status=Status.ENDED, ended_at=time.time()))
+    updated = await request.app[STORE].get(broadcast.id)
+    assert updated is not None
+    return web.json_response(describe(request, updated, secrets=False))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/broadcasts", create)
+    app.router.add_get("/api/broadcasts", list_all)
+    app.router.add_get("/api/broadcasts/{id}", read_one)
+    app.router.add_delete("/api/broadcasts/{id}", delete)
+    app.router.add_post("/api/broadcasts/{id}/rotate-key", rotate_key)
+    app.router.add_post("/api/broadcasts/{id}/rotate-host-token", rotate_host_token)
+    app.router.add_post("/api/broadcasts/{id}/end", end)
+    app.router.add_get("/api/public/broadcasts/{id}", read_public)

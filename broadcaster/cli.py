@@ -1,0 +1,61 @@
+"""``onair`` command line: ``onair serve`` runs a node, ``onair moderate`` tries moderation settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from broadcaster import config as node_config
+
+
+def _serve(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="onair serve", description="Run one onair node.")
+    node_config.add_arguments(parser)
+    try:
+        config = node_config.load(parser.parse_args(list(argv)))
+    except node_config.ConfigError as exc:
+        print(f"onair serve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from aiohttp import web
+
+    from broadcaster.app import create_app
+
+    try:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # uvloop is an optional speed-up
+        pass
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(config)
+    web.run_app(app, host=config.host, port=config.http_port, access_log=None,
+                print=lambda msg: logging.getLogger("onair.node").info(
+                    "HTTP listening on %s:%d", config.host, config.http_port))
+    return 0
+
+
+def _moderate(argv: Sequence[str]) -> int:
+    from moderation.cli import main as moderate_main
+    return moderate_main(list(argv))
+
+
+COMMANDS = {"serve": _serve, "moderate": _moderate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help") or args[0] not in COMMANDS:
+        print("usage: onair {serve,moderate} [options]\n\n"
+              "  serve     run a node (RTMP/WHIP ingest, HLS, API, chat)\n"
+              "  moderate  read comments on stdin, print moderation verdicts as JSON lines",
+              file=sys.stderr)
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    return COMMANDS[args[0]](args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Node configuration: defaults < TOML file < ``ONAIR_<OPTION>`` env vars < command line.
+
+Every option has one name used everywhere: ``http_port`` is ``--http-port`` on
+the command line, ``ONAIR_HTTP_PORT`` in the environment and ``http_port`` in
+the TOML file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed (the message names it)."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    rtmp_port: int = 1935
+    #: RTMPS listener (TLS); off unless a port, certificate and key are all given
+    rtmps_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
+    data_dir: Path = Path("./data")
+    admin_token: str = ""
+    #: public base URL used in API answers (rtmp_url, hls_url ...); default: from the request's Host
+    public_host: str = ""
+    reconnect_grace: float = 30.0
+    segment_target: float = 2.0
+    live_window: int = 6
+    ladder: str = "source,1080p,720p,480p,360p"
+    redis_url: str = ""
+    node_id: str = ""
+    log_level: str = "info"
+    #: ICE host addresses advertised for WHIP (repeatable); empty: every interface
+    ice_host: tuple[str, ...] = ()
+    ice_servers: tuple[str, ...] = ()
+    chat_history: int = 50
+    chat_retention: float = 7 * 24 * 3600.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "onair.db"
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.data_dir / "hls"
+
+
+_HELP = {
+    "host": "address the HTTP, RTMP and RTMPS listeners bind to",
+    "http_port": "HTTP port (API, HLS, pages, WebSocket chat)",
+    "rtmp_port": "RTMP ingest port",
+    "rtmps_port": "RTMPS (TLS) ingest port; needs --tls-cert and --tls-key",
+    "tls_cert": "PEM certificate for RTMPS",
+    "tls_key": "PEM private key for RTMPS",
+    "data_dir": "state directory (SQLite metadata, HLS output)",
+    "admin_token": "admin bearer token for the API (generated once into DATA_DIR/admin-token if unset)",
+    "public_host": "host name used in URLs the API hands out (default: the request's Host)",
+    "reconnect_grace": "seconds a broadcast waits for its publisher to come back before it ends",
+    "segment_target": "HLS segment target duration, seconds",
+    "live_window": "segments listed in a live media playlist",
+    "ladder": "renditions, e.g. 'source,720p,360p' ('source' = H.264 passthrough)",
+    "redis_url": "redis://host:port/db for the multi-node chat relay and shared state (default: embedded, one node)",
+    "node_id": "this node's name in a cluster (default: random)",
+    "log_level": "debug, info, warning or error",
+    "ice_host": "address to gather and advertise as a WebRTC ICE host candidate (repeatable)",
+    "ice_servers": "STUN/TURN URL advertised to WHIP clients (repeatable)",
+    "chat_history": "comments kept in a broadcast's replayable history",
+    "chat_retention": "seconds chat history is retained",
+}
+
+
+def _convert(name: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(str(raw))
+        if kind == tuple[str, ...]:
+            if isinstance(raw, (list, tuple)):
+                return tuple(str(v) for v in raw)
+            return tuple(v.strip() for v in str(raw).split(",") if v.strip())
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"option {name}: cannot read {raw!r} as {getattr(kind, '__name__', kind)}") from None
+
+
+def _types() -> dict[str, Any]:
+    hints = {f.name: f.type for f in fields(NodeConfig)}
+    resolved = {}
+    for name, hint in hints.items():
+        resolved[name] = {"str": str, "int": int, "float": float, "Path": Path,
+                          "tuple[str, ...]": tuple[str, ...], "bool": bool}[hint if isinstance(hint, str) else hint.__name__]
+    return resolved
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML configuration file (also ONAIR_CONFIG)")
+    for name, kind in _types().items():
+        flag = "--" + name.replace("_", "-")
+        if kind == tuple[str, ...]:
+            parser.add_argument(flag, action="append", default=None, help=_HELP.get(name))
+        else:
+            parser.add_argument(flag, default=None, help=_HELP.get(name))
+
+
+def load(args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None) -> NodeConfig:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    types = _types()
+    config_file = getattr(args, "config", None) or environ.get("ONAIR_CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                table = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from None
+        table = table.get("onair", table)
+        for key, raw in table.items():
+            name = key.replace("-", "_")
+            if name not in types:
+                raise ConfigError(f"config file {config_file}: unknown option {key!r}")
+            values[name] = _convert(name, types[name], raw)
+    for name, kind in types.items():
+        raw = environ.get("ONAIR_" + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _convert(name, kind, raw)
+    if args is not None:
+        for name, kind in types.items():
+            raw = getattr(args, name, None)
+            if raw is not None:
+                values[name] = _convert(name, kind, raw)
+    config = dataclasses.replace(NodeConfig(), **values)
+    validate(config)
+    return config
+
+
+def validate(config: NodeConfig) -> None:
+    for name in ("http_port", "rtmp_port", "rtmps_port"):
+        port = getattr(config, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"option {name}: {port} is not a port number")
+    if config.reconnect_grace < 0:
+        raise ConfigError("option reconnect_grace: must be >= 0")
+    if not 0.5 <= config.segment_target <= 30:
+        raise ConfigError("option segment_target: must be between 0.5 and 30 seconds")
+    if config.live_window < 2:
+        raise ConfigError("option live_window: must be at least 2")
+    if config.rtmps_port and not (config.tls_cert and config.tls_key):
+        raise ConfigError("option rtmps_port: needs tls_cert and tls_key")
+    if config.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
+
+
+def parse_args(argv: Sequence[str]) -> NodeConfig:
+    parser = argparse.ArgumentParser(prog="onair serve")
+    add_arguments(parser)
+    return load(parser.parse_args(list(argv)))
+
+
+__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "validate"]

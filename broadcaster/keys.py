@@ -1,0 +1,16 @@
+"""Typed application keys shared by the node's modules."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from broadcaster.config import NodeConfig
+from broadcaster.live import LiveManager
+from broadcaster.metrics import NodeMetrics
+from broadcaster.registry import BroadcastStore
+
+CONFIG = web.AppKey("config", NodeConfig)
+STORE = web.AppKey("store", BroadcastStore)
+LIVE = web.AppKey("live", LiveManager)
+METRICS = web.AppKey("metrics", NodeMetrics)
+ADMIN_TOKEN = web.AppKey("admin_token", str)

@@ -1,0 +1,318 @@
+"""Live broadcasts on this node: the ingest hub behind RTMP and WHIP.
+
+It owns the status machine of every broadcast that has a publisher here::
+
+    idle -> live -> reconnecting -> live (same playlists, #EXT-X-DISCONTINUITY)
+                         \\-> ended  (grace expired, or POST /end)
+
+and one :class:`ingest.pipeline.HlsPipeline` (a transcoder worker process) per
+live broadcast.  Edges call :meth:`LiveManager.open_publish`; everything they
+push goes through a :class:`PublisherSink`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from broadcaster.config import NodeConfig
+from broadcaster.metrics import NodeMetrics
+from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_id_from_key,
+                                  secret_matches, with_status)
+from ingest.media import MediaKind, MediaUnit
+from ingest.source import PublishRefused, redact
+
+if TYPE_CHECKING:
+    from ingest.pipeline import HlsPipeline
+
+log = logging.getLogger("onair.live")
+
+
+@dataclass
+class IngestStats:
+    """Rolling figures of the current publish, updated once a second."""
+
+    protocol: str = ""
+    remote: str = ""
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float = 0.0
+    bitrate: float = 0.0
+    _bytes: int = 0
+    _frames: int = 0
+    _window_start: float = field(default_factory=time.monotonic)
+
+    def count(self, unit: MediaUnit) -> None:
+        self._bytes += len(unit.data)
+        if unit.kind is MediaKind.VIDEO:
+            self.video_codec = unit.codec
+            if not unit.config:
+                self._frames += 1
+        else:
+            self.audio_codec = unit.codec
+
+    def roll(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._window_start
+        if elapsed <= 0:
+            return
+        self.bitrate = self._bytes * 8 / elapsed
+        self.fps = self._frames / elapsed
+        self._bytes = self._frames = 0
+        self._window_start = now
+
+
+class LiveSession:
+    """One broadcast while it is live or reconnecting on this node."""
+
+    def __init__(self, broadcast_id: str, pipeline: "HlsPipeline") -> None:
+        self.broadcast_id = broadcast_id
+        self.pipeline = pipeline
+        self.publisher: PublisherSink | None = None
+        self.grace_task: asyncio.Task[None] | None = None
+        self.live_since = time.time()
+        self.stats = IngestStats()
+
+
+class PublisherSink:
+    """What one accepted publish connection feeds (implements PublishSink)."""
+
+    def __init__(self, manager: "LiveManager", session: LiveSession,
+                 disconnect: Callable[[], None] | None) -> None:
+        self._manager = manager
+        self._session = session
+        self._disconnect = disconnect
+        self.closed = False
+
+    def on_metadata(self, metadata: Mapping[str, object]) -> None:
+        stats = self._session.stats
+        for key, attr in (("width", "width"), ("height", "height")):
+            value = metadata.get(key)
+            if isinstance(value, (int, float)) and value > 0:
+                setattr(stats, attr, int(value))
+
+    def on_unit(self, unit: MediaUnit) -> None:
+        if self.closed:
+            return
+        self._session.stats.count(unit)
+        self._session.pipeline.feed(unit)
+
+    async def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self._manager._publisher_gone(self._session, self, reason)
+
+    def disconnect(self) -> None:
+        if self._disconnect is not None and not self.closed:
+            self._disconnect()
+
+
+PipelineFactory = Callable[[str, Path], "HlsPipeline"]
+
+
+class LiveManager:
+    def __init__(self, store: BroadcastStore, config: NodeConfig, metrics: NodeMetrics,
+                 pipeline_factory: PipelineFactory | None = None) -> None:
+        self._store = store
+        self._config = config
+        self._metrics = metrics
+        self._sessions: dict[str, LiveSession] = {}
+        self._lock = asyncio.Lock()
+        self._pipeline_factory = pipeline_factory or self._default_pipeline
+        self._ticker: asyncio.Task[None] | None = None
+        #: called with (broadcast, status) after every status change (the relay announces it)
+        self.on_status: Callable[[Broadcast], None] | None = None
+
+    def _default_pipeline(self, broadcast_id: str, out_dir: Path) -> "HlsPipeline":
+        from ingest.pipeline import HlsPipeline, PipelineOptions
+        from ingest.transcode.ladder import parse_ladder
+
+        options = PipelineOptions(ladder=parse_ladder(self._config.ladder), segment_target=self._config.segment_target,
+                                  live_window=self._config.live_window)
+        return HlsPipeline(broadcast_id, out_dir, options)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        # A node that stopped while broadcasts were live on it cannot resume them.
+        for broadcast in await self._store.list():
+            if broadcast.status in (Status.LIVE, Status.RECONNECTING) and broadcast.origin in ("", self._config.node_id):
+                log.info("broadcast %s was %s when the node stopped: ended", broadcast.id, broadcast.status.value)
+                await self._store.put(with_status(broadcast, Status.ENDED))
+        self._ticker = asyncio.create_task(self._tick(), name="live-stats")
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for broadcast_id in list(self._sessions):
+            await self.end(broadcast_id, "node shutting down")
+
+    # --- IngestHub ------------------------------------------------------------
+
+    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
+                           disconnect: Callable[[], None] | None = None) -> PublisherSink:
+        async with self._lock:
+            broadcast = await self._authorise(stream_key, protocol, remote)
+            session = self._sessions.get(broadcast.id)
+            if session is not None and session.publisher is not None:
+                self.record_refusal(protocol, "already_live")
+                log.warning("publish refused for %s from %s over %s: already live", broadcast.id, remote, protocol)
+                raise PublishRefused("already_live", f"broadcast {broadcast.id} already has a publisher")
+            if session is None:
+                if broadcast.status in (Status.LIVE, Status.RECONNECTING):
+                    # live on another node of the cluster
+                    self.record_refusal(protocol, "already_live")
+                    raise PublishRefused("already_live", f"broadcast {broadcast.id} is live on another node")
+                pipeline = self._pipeline_factory(broadcast.id, self._config.hls_dir / broadcast.id)
+                pipeline.on_segment = lambda rendition, seq, duration, b=broadcast.id: \
+                    self._metrics.segments_written.labels(b, rendition).inc()
+                await pipeline.start()
+                session = LiveSession(broadcast.id, pipeline)
+                self._sessions[broadcast.id] = session
+                resumed = False
+            else:
+                assert session.grace_task is not None
+                session.grace_task.cancel()
+                session.grace_task = None
+                session.pipeline.mark_discontinuity()
+                resumed = True
+            sink = PublisherSink(self, session, disconnect)
+            session.publisher = sink
+            session.stats = IngestStats(protocol=protocol, remote=remote)
+            await self._set_status(broadcast.id, Status.LIVE)
+            self._metrics.publishes.labels(protocol).inc()
+            self._metrics.live_broadcasts.set(self._live_count())
+            log.info("publish accepted for %s from %s over %s (key %s)%s", broadcast.id, remote, protocol,
+                     redact(stream_key), ", resuming after reconnect" if resumed else "")
+            return sink
+
+    def record_refusal(self, protocol: str, reason: str) -> None:
+        self._metrics.publish_refused.labels(protocol, reason).inc()
+
+    async def _authorise(self, stream_key: str, protocol: str, remote: str) -> Broadcast:
+        broadcast_id = broadcast_id_from_key(stream_key)
+        broadcast = await self._store.get(broadcast_id) if broadcast_id else None
+        if broadcast is None or not secret_matches(broadcast.stream_key, stream_key):
+            self.record_refusal(protocol, "bad_key")
+            log.warning("publish refused from %s over %s: unknown stream key %s", remote, protocol, redact(stream_key))
+            raise PublishRefused("bad_key", "unknown stream key")
+        if broadcast.status is Status.ENDED:
+            self.record_refusal(protocol, "ended")
+            log.warning("publish refused for %s from %s over %s: broadcast has ended", broadcast.id, remote, protocol)
+            raise PublishRefused("ended", f"broadcast {broadcast.id} has ended")
+        return broadcast
+
+    # --- publisher gone, grace, end -------------------------------------------
+
+    async def _publisher_gone(self, session: LiveSession, sink: PublisherSink, reason: str) -> None:
+        async with self._lock:
+            if session.publisher is not sink or self._sessions.get(session.broadcast_id) is not session:
+                return
+            session.publisher = None
+            self._metrics.live_broadcasts.set(self._live_count())
+            log.info("publisher of %s gone (%s): reconnecting, grace %.0f s", session.broadcast_id, reason,
+                     self._config.reconnect_grace)
+            await self._set_status(session.broadcast_id, Status.RECONNECTING)
+            session.grace_task = asyncio.create_task(self._grace(session), name=f"grace-{session.broadcast_id}")
+
+    async def _grace(self, session: LiveSession) -> None:
+        await asyncio.sleep(self._config.reconnect_grace)
+        # the grace task must not cancel itself from inside end()
+        session.grace_task = None
+        await self.end(session.broadcast_id, "publisher did not come back")
+
+    async def end(self, broadcast_id: str, reason: str) -> bool:
+        """End a broadcast now.  Returns False if it was not live here."""
+        async with self._lock:
+            session = self._sessions.pop(broadcast_id, None)
+            if session is None:
+                return False
+            if session.grace_task is not None:
+                session.grace_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session.grace_task
+            publisher, session.publisher = session.publisher, None
+            if publisher is not None:
+                publisher.closed = True
+                publisher.disconnect()
+            self._metrics.live_broadcasts.set(self._live_count())
+            self._metrics.forget(broadcast_id)
+        try:
+            await session.pipeline.finish()
+        except Exception:  # a broken worker must not keep the broadcast from ending
+            log.exception("finishing the HLS output of %s failed", broadcast_id)
+            await session.pipeline.close()
+        await self._set_status(broadcast_id, Status.ENDED)
+        log.info("broadcast %s ended: %s", broadcast_id, reason)
+        return True
+
+    # --- reading --------------------------------------------------------------
+
+    def is_here(self, broadcast_id: str) -> bool:
+        return broadcast_id in self._sessions
+
+    def live_info(self, broadcast_id: str) -> dict[str, object] | None:
+        session = self._sessions.get(broadcast_id)
+        if session is None:
+            return None
+        stats = session.stats
+        pstats = session.pipeline.stats
+        return {
+            "protocol": stats.protocol,
+            "video_codec": stats.video_codec,
+            "audio_codec": stats.audio_codec,
+            "width": stats.width or getattr(pstats, "source_width", None),
+            "height": stats.height or getattr(pstats, "source_height", None),
+            "fps": round(stats.fps, 2),
+            "bitrate": int(stats.bitrate),
+            "uptime": round(time.time() - session.live_since, 1),
+            "transcoder": {
+                "realtime_factor": getattr(pstats, "realtime_factor", None),
+                "segments_written": getattr(pstats, "segments_written", None),
+                "restarts": getattr(pstats, "restarts", None),
+                "dropped_units": getattr(pstats, "dropped_units", None),
+            },
+        }
+
+    def worker_pid(self, broadcast_id: str) -> int | None:
+        session = self._sessions.get(broadcast_id)
+        return getattr(session.pipeline.stats, "worker_pid", None) if session else None
+
+    def _live_count(self) -> int:
+        return sum(1 for s in self._sessions.values() if s.publisher is not None)
+
+    async def _set_status(self, broadcast_id: str, status: Status) -> None:
+        broadcast = await self._store.get(broadcast_id)
+        if broadcast is None:
+            return
+        updated = with_status(broadcast, status)
+        if status is Status.LIVE:
+            updated = replace(updated, origin=self._config.node_id)
+        await self._store.put(updated)
+        if self.on_status is not None:
+            self.on_status(updated)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for broadcast_id, session in list(self._sessions.items()):
+                if session.publisher is None:
+                    continue
+                session.stats.roll()
+                self._metrics.ingest_bitrate.labels(broadcast_id).set(session.stats.bitrate)
+                self._metrics.ingest_fps.labels(broadcast_id).set(session.stats.fps)
+                speed = getattr(session.pipeline.stats, "realtime_factor", None)
+                if speed is not None:
+                    self._metrics.transcoder_speed.labels(broadcast_id).set(speed)

@@ -1,0 +1,81 @@
+"""The HLS origin: playlists and segments from ``<data_dir>/hls``.
+
+Paths from URLs are resolved under the broadcast's directory and refused if
+they would leave it.  Live playlists are cacheable for a second at most;
+segments never change once written, so they are cacheable for a long time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from broadcaster.keys import CONFIG
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".aac": "audio/aac",
+    ".vtt": "text/vtt",
+}
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, Origin, Accept",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Age, Date",
+}
+
+
+def resolve(root: Path, broadcast_id: str, rel: str) -> Path | None:
+    """The file a URL names, or None if the name is malformed or escapes ``root``."""
+    if not _SAFE_ID.match(broadcast_id):
+        return None
+    parts = rel.split("/")
+    if not parts or any(not _SAFE_PART.match(p) or p in (".", "..") for p in parts):
+        return None
+    base = (root / broadcast_id).resolve()
+    target = (base / Path(*parts)).resolve()
+    if base not in target.parents:
+        return None
+    return target
+
+
+def _is_vod(playlist: Path) -> bool:
+    try:
+        with playlist.open("rb") as fh:
+            fh.seek(max(0, playlist.stat().st_size - 64))
+            return b"#EXT-X-ENDLIST" in fh.read()
+    except OSError:
+        return False
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    root = request.app[CONFIG].hls_dir
+    target = resolve(root, request.match_info["id"], request.match_info["path"])
+    if target is None:
+        raise web.HTTPNotFound(text="not found", headers=CORS)
+    content_type = CONTENT_TYPES.get(target.suffix)
+    if content_type is None or not target.is_file():
+        raise web.HTTPNotFound(text="not found", headers=CORS)
+    if target.suffix == ".m3u8":
+        cache = "public, max-age=3600" if _is_vod(target) else "no-cache, max-age=1"
+    else:
+        cache = "public, max-age=86400, immutable"
+    response = web.FileResponse(target, headers={**CORS, "Content-Type": content_type, "Cache-Control": cache})
+    return response
+
+
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={**CORS, "Access-Control-Max-Age": "86400"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/hls/{id}/{path:.+}", serve)
+    app.router.add_route("OPTIONS", "/hls/{id}/{path:.+}", preflight)

@@ -1,0 +1,36 @@
+"""The web pages of ``player-demo/``: watch, go-live and console, plus their static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "player-demo"
+
+_SECURITY_HEADERS = {
+    # Everything the pages need is served by this node; no inline script.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; media-src 'self' blob:; connect-src 'self' ws: wss:; "
+                               "worker-src 'self' blob:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(name: str):
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGES_DIR / name, headers={**_SECURITY_HEADERS, "Cache-Control": "no-cache"})
+    return handler
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/static/index.html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/watch/{id}", _page("watch.html"))
+    app.router.add_get("/golive/{id}", _page("golive.html"))
+    app.router.add_get("/console/{id}", _page("console.html"))
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", PAGES_DIR, show_index=False, follow_symlinks=False)

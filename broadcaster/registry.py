@@ -1,0 +1,161 @@
+"""The broadcasts registry: what a broadcast is and where its metadata lives.
+
+Two stores share one async interface: SQLite under the data dir (the embedded
+default, one node) and Redis (``broadcaster.registry_redis``, shared by every
+node of a cluster).  Secrets are generated here and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hmac
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+
+class Status(str, enum.Enum):
+    IDLE = "idle"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+
+
+class Visibility(str, enum.Enum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: str
+    title: str
+    visibility: Visibility
+    stream_key: str
+    host_token: str
+    status: Status = Status.IDLE
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    #: base URL of the node ingesting it (multi-node: HLS stays on that node)
+    origin: str = ""
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["visibility"] = self.visibility.value
+        data["status"] = self.status.value
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Broadcast":
+        data = json.loads(raw)
+        data["visibility"] = Visibility(data["visibility"])
+        data["status"] = Status(data["status"])
+        return cls(**data)
+
+
+def new_broadcast_id() -> str:
+    return secrets.token_hex(6)
+
+
+def new_stream_key(broadcast_id: str) -> str:
+    # The id is part of the key so lookups need no search over secrets; the
+    # random part is compared in constant time.
+    return f"live_{broadcast_id}_{secrets.token_urlsafe(24)}"
+
+
+def new_host_token() -> str:
+    return "host_" + secrets.token_urlsafe(24)
+
+
+def broadcast_id_from_key(stream_key: str) -> str | None:
+    parts = stream_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "live" or not parts[1]:
+        return None
+    return parts[1]
+
+
+def secret_matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+class BroadcastStore(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def create(self, broadcast: Broadcast) -> None: ...
+    async def get(self, broadcast_id: str) -> Broadcast | None: ...
+    async def list(self) -> list[Broadcast]: ...
+    async def put(self, broadcast: Broadcast) -> None: ...
+    async def delete(self, broadcast_id: str) -> bool: ...
+
+
+class SqliteBroadcastStore:
+    """Broadcast metadata in ``<data_dir>/onair.db``; each call runs in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await asyncio.to_thread(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS broadcasts (id TEXT PRIMARY KEY, created_at REAL, doc TEXT NOT NULL)")
+        return db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.to_thread(db.close)
+
+    async def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
+        assert self._db is not None, "store is not open"
+        db = self._db
+        async with self._lock:
+            return await asyncio.to_thread(lambda: db.execute(sql, params).fetchall())
+
+    async def create(self, broadcast: Broadcast) -> None:
+        await self._run("INSERT INTO broadcasts (id, created_at, doc) VALUES (?, ?, ?)",
+                        (broadcast.id, broadcast.created_at, broadcast.to_json()))
+
+    async def get(self, broadcast_id: str) -> Broadcast | None:
+        rows = await self._run("SELECT doc FROM broadcasts WHERE id = ?", (broadcast_id,))
+        return Broadcast.from_json(rows[0][0]) if rows else None
+
+    async def list(self) -> list[Broadcast]:
+        rows = await self._run("SELECT doc FROM broadcasts ORDER BY created_at")
+        return [Broadcast.from_json(r[0]) for r in rows]
+
+    async def put(self, broadcast: Broadcast) -> None:
+        await self._run("INSERT OR REPLACE INTO broadcasts (id, created_at, doc) VALUES (?, ?, ?)",
+                        (broadcast.id, broadcast.created_at, broadcast.to_json()))
+
+    async def delete(self, broadcast_id: str) -> bool:
+        existed = await self.get(broadcast_id) is not None
+        await self._run("DELETE FROM broadcasts WHERE id = ?", (broadcast_id,))
+        return existed
+
+
+def make_broadcast(title: str, visibility: Visibility, origin: str = "") -> Broadcast:
+    broadcast_id = new_broadcast_id()
+    return Broadcast(id=broadcast_id, title=title, visibility=visibility,
+                     stream_key=new_stream_key(broadcast_id), host_token=new_host_token(),
+                     created_at=time.time(), origin=origin)
+
+
+def with_status(broadcast: Broadcast, status: Status) -> Broadcast:
+    now = time.time()
+    if status is Status.LIVE and broadcast.started_at is None:
+        return replace(broadcast, status=status, started_at=now)
+    if status is Status.ENDED:
+        return replace(broadcast, status=status, ended_at=now)
+    return replace(broadcast, status=status)

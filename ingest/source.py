@@ -1,0 +1,62 @@
+"""The contract between a protocol edge (RTMP, WHIP) and the node.
+
+An edge authenticates nothing itself: it asks the hub to open a publish for a
+stream key and gets a sink, or a :class:`PublishRefused` carrying the status it
+should answer with.  The edge then pushes units into the sink and closes it
+with a reason when the publisher goes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from ingest.media import MediaUnit
+
+
+class PublishRefused(Exception):
+    """The hub will not take this publish.
+
+    ``code`` is a protocol-neutral reason (``bad_key``, ``already_live``,
+    ``ended``, ``unsupported_codec``, ``busy``); edges map it to their own status
+    (RTMP ``NetStream.Publish.BadName``, WHIP 401/409 ...).
+    """
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+class PublishSink(Protocol):
+    """Where an accepted publish delivers its media.  Methods never block."""
+
+    def on_metadata(self, metadata: Mapping[str, object]) -> None: ...
+
+    def on_unit(self, unit: MediaUnit) -> None: ...
+
+    async def close(self, reason: str) -> None:
+        """The publisher went away (``reason`` is for logs: 'deleteStream', 'network', ...)."""
+        ...
+
+
+class IngestHub(Protocol):
+    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
+                           disconnect: Callable[[], None] | None = None) -> PublishSink:
+        """Accept a publisher for ``stream_key`` or raise :class:`PublishRefused`.
+
+        ``disconnect`` lets the hub drop the publisher (broadcast ended by the
+        host, key rotated ...); the edge then closes the sink as usual.
+        """
+        ...
+
+    def record_refusal(self, protocol: str, reason: str) -> None:
+        """Count a refusal that happened at the edge (bad handshake, bad codec ...)."""
+        ...
+
+
+def redact(secret: str) -> str:
+    """A stream key or token as it may appear in logs: a short prefix only."""
+    if len(secret) <= 4:
+        return "****"
+    return secret[:4] + "…"

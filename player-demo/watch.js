@@ -1,0 +1,81 @@
+// The watch page's video half: follows the broadcast's status and plays its
+// HLS with hls.js, recovering when the broadcaster drops and comes back.
+"use strict";
+(function () {
+  const broadcastId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const video = document.getElementById("video");
+  const stateBadge = document.getElementById("state");
+  const title = document.getElementById("title");
+  const latencyLabel = document.getElementById("latency");
+  const player = { hls: null, status: "unknown", broadcastId, lowLatency: false };
+  window.onairPlayer = player;
+
+  function setState(status) {
+    player.status = status;
+    const label = { live: "LIVE", reconnecting: "reconnecting…", ended: "ended (replay)", idle: "offline" }[status] || status;
+    stateBadge.textContent = label;
+    stateBadge.className = "state-badge state-" + status;
+  }
+
+  function hlsUrl() { return "/hls/" + encodeURIComponent(broadcastId) + "/master.m3u8"; }
+
+  function startPlayer() {
+    stopPlayer();
+    if (window.Hls && Hls.isSupported()) {
+      const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6,
+                            levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
+      player.hls = hls;
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        player.lowLatency = !!(hls.levels[0] && hls.levels[0].details && hls.levels[0].details.partList);
+        video.play().catch(() => {});
+      });
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (!data.fatal) return;
+        if (data.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
+        // Network trouble or a playlist that is not there yet: start again shortly.
+        stopPlayer();
+        setTimeout(() => { if (!player.hls && player.status !== "idle") startPlayer(); }, 2000);
+      });
+      hls.loadSource(hlsUrl());
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = hlsUrl();
+      video.play().catch(() => {});
+    }
+  }
+
+  function stopPlayer() {
+    if (player.hls) { player.hls.destroy(); player.hls = null; }
+  }
+
+  let lastTime = 0, stalledFor = 0;
+  async function poll() {
+    try {
+      const res = await fetch("/api/public/broadcasts/" + encodeURIComponent(broadcastId), { cache: "no-store" });
+      if (res.status === 404) { setState("unknown"); title.textContent = "No such broadcast"; return; }
+      const doc = await res.json();
+      title.textContent = doc.title;
+      const previous = player.status;
+      setState(doc.status);
+      if ((doc.status === "live" || doc.status === "ended") && !player.hls) startPlayer();
+      if (doc.status === "live" && previous === "reconnecting") {
+        // The broadcaster is back: if playback stalled meanwhile, reload the playlists.
+        if (video.currentTime === lastTime) startPlayer();
+      }
+      if (doc.status === "live" && player.hls) {
+        stalledFor = video.currentTime === lastTime ? stalledFor + 1 : 0;
+        if (stalledFor >= 5) { stalledFor = 0; startPlayer(); }
+      }
+      lastTime = video.currentTime;
+      if (player.hls && typeof player.hls.latency === "number" && doc.status === "live") {
+        latencyLabel.textContent = "latency " + player.hls.latency.toFixed(1) + " s";
+      } else {
+        latencyLabel.textContent = "";
+      }
+    } catch (err) {
+      setState("unknown");
+    }
+  }
+  poll();
+  setInterval(poll, 2000);
+})();

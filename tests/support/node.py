@@ -1,0 +1,129 @@
+"""Run a real ``onair serve`` process for end-to-end tests and talk to its API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ADMIN_TOKEN = "admin_test_token_0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class NodeProcess:
+    def __init__(self, data_dir: Path, **options: object) -> None:
+        self.data_dir = data_dir
+        self.http_port = int(options.pop("http_port", 0) or free_port())
+        self.rtmp_port = int(options.pop("rtmp_port", 0) or free_port())
+        self.options = {"reconnect_grace": 5, "ladder": "source,240p", "segment_target": 1, **options}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "node.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def rtmp_url(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1",
+                "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
+                "--data-dir", str(self.data_dir), "--admin-token", ADMIN_TOKEN]
+        for name, value in self.options.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                args += ["--" + name.replace("_", "-"), str(v)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=Path(__file__).resolve().parents[2])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"onair exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"onair did not answer /healthz in 30 s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    # --- HTTP -------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN,
+                headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None and raw is None:
+            req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                payload = resp.read()
+                status = resp.status
+                ctype = resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as err:
+            payload, status, ctype = err.read(), err.code, err.headers.get("Content-Type", "")
+        if "json" in ctype and payload:
+            return status, json.loads(payload)
+        return status, payload
+
+    def create_broadcast(self, title: str = "test", visibility: str = "public") -> dict[str, Any]:
+        status, doc = self.request("POST", "/api/broadcasts", {"title": title, "visibility": visibility})
+        assert status == 201, doc
+        return doc
+
+    def broadcast(self, broadcast_id: str) -> dict[str, Any]:
+        status, doc = self.request("GET", f"/api/broadcasts/{broadcast_id}")
+        assert status == 200, doc
+        return doc
+
+    def wait_status(self, broadcast_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        doc: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            doc = self.broadcast(broadcast_id)
+            if doc["status"] == wanted:
+                return doc
+            time.sleep(0.1)
+        raise AssertionError(f"broadcast {broadcast_id} is {doc.get('status')}, not {wanted}, after {timeout} s")
+
+    def metrics(self) -> str:
+        status, body = self.request("GET", "/metrics", token=None)
+        assert status == 200
+        return body.decode() if isinstance(body, bytes) else str(body)
