@@ -1,0 +1,101 @@
+"""The moderation pipeline: orders the filters and turns their findings into one Verdict.
+
+Order: access (bans, timeouts) → slow mode → spam → blocked terms →
+harassment → profanity.  The first HOLD or REJECT decides; profanity's
+censoring is applied to a comment that otherwise publishes.  A filter that
+raises fails closed: the comment is held for review with reason
+"filter_error" (never published, never lost) and the error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Sequence
+
+from .context import CommentContext
+from .filters.access import AccessFilter
+from .filters.base import Filter
+from .filters.harassment import HarassmentFilter
+from .filters.profanity import ProfanityFilter, censor
+from .filters.slowmode import SlowModeFilter
+from .filters.spam import SpamFilter
+from .filters.terms import TermsFilter
+from .settings import ModerationSettings
+from .state import ViewerState
+from .verdict import Action, Verdict
+
+__all__ = ["ModerationPipeline", "SettingsProvider", "default_filters"]
+
+log = logging.getLogger("onair.moderation")
+
+SettingsProvider = Callable[[str], ModerationSettings]
+_DEFAULT_SETTINGS = ModerationSettings()
+
+
+def default_filters(state: ViewerState) -> list[Filter]:
+    """The standard filters in pipeline order."""
+    return [AccessFilter(state), SlowModeFilter(), SpamFilter(), TermsFilter(), HarassmentFilter(), ProfanityFilter()]
+
+
+class ModerationPipeline:
+    """Synchronous verdicts for comments; one instance per node.
+
+    `settings_provider(broadcast_id)` returns that broadcast's settings
+    (default: `ModerationSettings()` for every broadcast).  `state` holds bans
+    and timeouts.  `clock` supplies `now` for comments that carry none.
+    """
+
+    def __init__(
+        self,
+        settings_provider: SettingsProvider | None = None,
+        state: ViewerState | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        filters: Sequence[Filter] | None = None,
+    ) -> None:
+        self.settings_provider: SettingsProvider = settings_provider or (lambda _bid: _DEFAULT_SETTINGS)
+        self.state = state if state is not None else ViewerState()
+        self.clock = clock
+        self.filters: list[Filter] = list(filters) if filters is not None else default_filters(self.state)
+        self.errors = 0  # filter failures (each one held a comment)
+
+    def moderate(self, ctx: CommentContext) -> Verdict:
+        """Decide about one comment."""
+        if ctx.now is None:
+            ctx = CommentContext(ctx.broadcast_id, ctx.viewer_id, ctx.text, ctx.normalized, self.clock())
+        try:
+            settings = self.settings_provider(ctx.broadcast_id)
+        except Exception:
+            log.exception("moderation settings unavailable for broadcast %s: comment held", ctx.broadcast_id)
+            self.errors += 1
+            return Verdict(Action.HOLD, ctx.text, "settings", "filter_error")
+        spans: list[tuple[int, int]] = []
+        censored_by: str | None = None
+        censor_reason: str | None = None
+        for f in self.filters:
+            try:
+                res = f.check(ctx, settings)
+            except Exception:
+                # fail closed: a broken filter must not let a comment through
+                log.exception("moderation filter %s failed: comment held", getattr(f, "name", f))
+                self.errors += 1
+                return Verdict(Action.HOLD, ctx.text, getattr(f, "name", None), "filter_error")
+            if res is None:
+                continue
+            if res.action in (Action.HOLD, Action.REJECT):
+                return Verdict(res.action, ctx.text, f.name, res.reason, res.score)
+            if res.action is Action.PUBLISH_CENSORED and res.censor_spans:
+                spans.extend(res.censor_spans)
+                censored_by = censored_by or f.name
+                censor_reason = censor_reason or res.reason
+        if spans:
+            return Verdict(Action.PUBLISH_CENSORED, censor(ctx.text, spans), censored_by, censor_reason)
+        return Verdict(Action.PUBLISH, ctx.text)
+
+    def moderate_text(self, broadcast_id: str, viewer_id: str, text: str, now: float | None = None) -> Verdict:
+        """Convenience: normalise and moderate raw text."""
+        return self.moderate(CommentContext.create(broadcast_id, viewer_id, text, now))
+
+    async def moderate_async(self, ctx: CommentContext) -> Verdict:
+        """Same as `moderate`; every filter is fast enough to run inline on the loop."""
+        return self.moderate(ctx)

@@ -1,0 +1,108 @@
+"""Per-broadcast moderation settings: a JSON-serialisable dataclass.
+
+Others store it (Redis/SQLite) through `to_dict`/`from_dict`; `from_dict`
+validates every field and raises SettingsError with an exact message.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import SettingsError
+
+__all__ = ["Strictness", "LinkPolicy", "ModerationSettings"]
+
+
+class Strictness(str, enum.Enum):
+    """Harassment strictness, like Twitch AutoMod's levels."""
+
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class LinkPolicy(str, enum.Enum):
+    """What to do with links: allow all, block all, or allow listed domains only."""
+
+    ALLOW = "allow"
+    BLOCK = "block"
+    ALLOWLIST = "allowlist"
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationSettings:
+    """Settings of one broadcast.  Defaults suit a public chat."""
+
+    strictness: Strictness = Strictness.MEDIUM
+    blocked_terms: tuple[str, ...] = ()
+    allowed_terms: tuple[str, ...] = ()
+    slow_mode_seconds: float = 0.0
+    link_policy: LinkPolicy = LinkPolicy.ALLOW
+    allowed_domains: tuple[str, ...] = ()
+    rate_limit_count: int = 5          # at most this many comments ...
+    rate_limit_window: float = 10.0    # ... per this many seconds per viewer
+    duplicate_window: float = 30.0     # same text from the same viewer within this is a duplicate
+    max_mentions: int = 5
+    max_char_run: int = 12             # one character repeated more than this is flooding
+    max_emoji: int = 20
+    profanity: bool = True             # censor better-profanity's word list
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, enum.Enum):
+                v = v.value
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ModerationSettings":
+        """Validate and build; unknown keys are an error (catches typos)."""
+        if not isinstance(data, dict):
+            raise SettingsError("settings must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"unknown settings field: {unknown[0]}")
+        kw: dict[str, Any] = {}
+        for name, value in data.items():
+            kw[name] = _convert(name, value)
+        return cls(**kw)
+
+
+def _convert(name: str, value: Any) -> Any:
+    if name == "strictness":
+        try:
+            return Strictness(value)
+        except ValueError:
+            raise SettingsError("strictness must be one of off, low, medium, high") from None
+    if name == "link_policy":
+        try:
+            return LinkPolicy(value)
+        except ValueError:
+            raise SettingsError("link_policy must be one of allow, block, allowlist") from None
+    if name in ("blocked_terms", "allowed_terms", "allowed_domains"):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x.strip() for x in value):
+            raise SettingsError(f"{name} must be a list of non-empty strings")
+        if len(value) > 1000:
+            raise SettingsError(f"{name} must have at most 1000 entries")
+        return tuple(x.strip() for x in value)
+    if name == "profanity":
+        if not isinstance(value, bool):
+            raise SettingsError("profanity must be true or false")
+        return value
+    if name in ("rate_limit_count", "max_mentions", "max_char_run", "max_emoji"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SettingsError(f"{name} must be a positive integer")
+        return value
+    # remaining fields are non-negative seconds
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 86400:
+        raise SettingsError(f"{name} must be a number of seconds between 0 and 86400")
+    return float(value)

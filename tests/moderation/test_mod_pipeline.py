@@ -1,0 +1,90 @@
+"""Pipeline: ordering, verdict shape, fail-closed, settings round trip, non-Latin comments."""
+
+import json
+import logging
+
+import pytest
+
+from moderation.context import CommentContext
+from moderation.errors import SettingsError
+from moderation.pipeline import ModerationPipeline, default_filters
+from moderation.settings import LinkPolicy, ModerationSettings, Strictness
+from moderation.state import ViewerState
+from moderation.verdict import Action, FilterResult, Verdict
+
+
+@pytest.mark.parametrize(
+    "text", ["你好，欢迎来到直播间！", "مرحبا بكم في البث المباشر", "😀😂🎉👍", "Привет всем, отличный стрим"]
+)
+def test_non_latin_and_emoji_published_unchanged(text: str) -> None:
+    v = ModerationPipeline().moderate_text("b", "v", text, now=0.0)
+    assert v == Verdict(Action.PUBLISH, text)
+
+
+def test_censored_verdict_keeps_rest_of_text() -> None:
+    v = ModerationPipeline().moderate_text("b", "v", "that was f.u.c.k.i.n.g great", now=0.0)
+    assert v.to_dict() == {"verdict": "publish_censored", "text": "that was **** great",
+                           "filter": "profanity", "reason": "profanity"}
+
+
+class Boom:
+    name = "boom"
+
+    def check(self, ctx: CommentContext, settings: ModerationSettings) -> FilterResult | None:
+        raise RuntimeError("model file missing")
+
+
+def test_filter_that_raises_holds(caplog: pytest.LogCaptureFixture) -> None:
+    state = ViewerState()
+    p = ModerationPipeline(state=state, filters=[*default_filters(state)[:3], Boom(), *default_filters(state)[3:]])
+    with caplog.at_level(logging.ERROR, logger="onair.moderation"):
+        v = p.moderate_text("b", "v", "perfectly nice comment", now=0.0)
+    assert (v.action, v.text, v.filter, v.reason) == (Action.HOLD, "perfectly nice comment", "boom", "filter_error")
+    assert p.errors == 1
+    assert "moderation filter boom failed" in caplog.text
+
+
+def test_settings_provider_that_raises_holds() -> None:
+    def provider(_bid: str) -> ModerationSettings:
+        raise ConnectionError("redis down")
+
+    v = ModerationPipeline(provider).moderate_text("b", "v", "hi", now=0.0)
+    assert (v.action, v.reason) == (Action.HOLD, "filter_error")
+
+
+def test_clock_used_when_no_time_given() -> None:
+    now = [100.0]
+    p = ModerationPipeline(lambda _b: ModerationSettings(slow_mode_seconds=5), clock=lambda: now[0])
+    assert p.moderate(CommentContext.create("b", "v", "one")).action is Action.PUBLISH
+    now[0] = 102.0
+    assert p.moderate(CommentContext.create("b", "v", "two")).reason == "slow_mode"
+
+
+async def test_moderate_async() -> None:
+    v = await ModerationPipeline().moderate_async(CommentContext.create("b", "v", "go kill yourself", now=0.0))
+    assert v.action is Action.REJECT
+
+
+def test_settings_round_trip_json() -> None:
+    s = ModerationSettings(strictness=Strictness.HIGH, blocked_terms=("spoil*",), allowed_terms=("Twatt",),
+                           slow_mode_seconds=3, link_policy=LinkPolicy.ALLOWLIST, allowed_domains=("onair.tv",))
+    d = json.loads(json.dumps(s.to_dict()))
+    assert ModerationSettings.from_dict(d) == s
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "settings must be a JSON object"),
+        ({"strictness": "extreme"}, "strictness must be one of off, low, medium, high"),
+        ({"link_policy": "maybe"}, "link_policy must be one of allow, block, allowlist"),
+        ({"blocked_terms": "x"}, "blocked_terms must be a list of non-empty strings"),
+        ({"slow_mode_seconds": -1}, "slow_mode_seconds must be a number of seconds between 0 and 86400"),
+        ({"rate_limit_count": 0}, "rate_limit_count must be a positive integer"),
+        ({"strictnes": "low"}, "unknown settings field: strictnes"),
+    ],
+)
+def test_settings_errors(data: object, message: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        ModerationSettings.from_dict(data)
+    assert str(e.value) == message
