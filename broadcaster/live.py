@@ -283,12 +283,9 @@ class LiveManager:
                 "segments_written": getattr(pstats, "segments_written", None),
                 "restarts": getattr(pstats, "restarts", None),
                 "dropped_units": getattr(pstats, "dropped_units", None),
+                "worker_pid": getattr(pstats, "worker_pid", None),
             },
         }
-
-    def worker_pid(self, broadcast_id: str) -> int | None:
-        session = self._sessions.get(broadcast_id)
-        return getattr(session.pipeline.stats, "worker_pid", None) if session else None
 
     def _live_count(self) -> int:
         return sum(1 for s in self._sessions.values() if s.publisher is not None)

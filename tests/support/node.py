@@ -123,6 +123,17 @@ class NodeProcess:
             time.sleep(0.1)
         raise AssertionError(f"broadcast {broadcast_id} is {doc.get('status')}, not {wanted}, after {timeout} s")
 
+    def wait_media(self, broadcast_id: str, timeout: float = 20) -> dict[str, Any]:
+        """Wait until the live broadcast has received video (codec known)."""
+        deadline = time.monotonic() + timeout
+        doc: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            doc = self.broadcast(broadcast_id)
+            if (doc.get("live") or {}).get("video_codec"):
+                return doc
+            time.sleep(0.1)
+        raise AssertionError(f"broadcast {broadcast_id} received no video in {timeout} s: {doc}")
+
     def metrics(self) -> str:
         status, body = self.request("GET", "/metrics", token=None)
         assert status == 200

@@ -1,0 +1,64 @@
+"""Options come from defaults, a TOML file, ONAIR_* variables and the command line, in that order."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from broadcaster import config
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    config.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults():
+    c = config.load(parse([]), environ={})
+    assert (c.http_port, c.rtmp_port, c.data_dir, c.reconnect_grace) == (8080, 1935, Path("data"), 30.0)
+    assert c.redis_url == ""
+
+
+def test_precedence_file_env_cli(tmp_path: Path):
+    toml = tmp_path / "onair.toml"
+    toml.write_text('http_port = 9001\nrtmp_port = 1936\nreconnect_grace = 10\nice_host = ["127.0.0.1"]\n')
+    env = {"ONAIR_RTMP_PORT": "1937", "ONAIR_SEGMENT_TARGET": "4"}
+    c = config.load(parse(["--config", str(toml), "--segment-target", "3"]), environ=env)
+    assert c.http_port == 9001          # file
+    assert c.rtmp_port == 1937          # env beats file
+    assert c.segment_target == 3.0      # cli beats env
+    assert c.reconnect_grace == 10.0
+    assert c.ice_host == ("127.0.0.1",)
+
+
+def test_onair_table_in_toml(tmp_path: Path):
+    toml = tmp_path / "onair.toml"
+    toml.write_text('[onair]\nhttp_port = 9100\n')
+    assert config.load(parse(["--config", str(toml)]), environ={}).http_port == 9100
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["--http-port", "abc"], {}, "option http_port: cannot read 'abc' as int"),
+    (["--http-port", "70000"], {}, "option http_port: 70000 is not a port number"),
+    ([], {"ONAIR_RECONNECT_GRACE": "-1"}, "option reconnect_grace: must be >= 0"),
+    (["--rtmps-port", "1936"], {}, "option rtmps_port: needs tls_cert and tls_key"),
+])
+def test_bad_values_are_named(argv, env, message):
+    with pytest.raises(config.ConfigError) as info:
+        config.load(parse(argv), environ=env)
+    assert str(info.value) == message
+
+
+def test_unknown_option_in_file(tmp_path: Path):
+    toml = tmp_path / "onair.toml"
+    toml.write_text("htp_port = 1\n")
+    with pytest.raises(config.ConfigError, match="unknown option 'htp_port'"):
+        config.load(parse(["--config", str(toml)]), environ={})
+
+
+def test_repeatable_option_from_env():
+    c = config.load(parse([]), environ={"ONAIR_ICE_HOST": "127.0.0.1, ::1"})
+    assert c.ice_host == ("127.0.0.1", "::1")

@@ -1,0 +1,87 @@
+"""Real RTMP publishers for tests: the ffmpeg CLI and PyAV (libavformat's RTMP client)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+
+
+def ffmpeg_publish(url: str, seconds: float, *, size: str = "640x360", rate: int = 25, gop: int = 25,
+                   realtime: bool = True, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """Publish a moving test pattern and a tone: H.264 (keyframe every ``gop`` frames) + AAC."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    if realtime:
+        args.append("-re")
+    args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}",
+             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+             "-g", str(gop), "-keyint_min", str(gop), "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-b:a", "96k", *(extra or []), "-f", "flv", url]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class PyAVPublisher(threading.Thread):
+    """Publish ``seconds`` of synthetic video and audio through PyAV at real-time pace."""
+
+    def __init__(self, url: str, seconds: float, *, width: int = 640, height: int = 360, fps: int = 25) -> None:
+        super().__init__(daemon=True)
+        self.url, self.seconds, self.width, self.height, self.fps = url, seconds, width, height, fps
+        self.error: BaseException | None = None
+        self.frames_sent = 0
+
+    def run(self) -> None:
+        try:
+            self._publish()
+        except BaseException as exc:  # reported to the test through .error
+            self.error = exc
+
+    def _publish(self) -> None:
+        out = av.open(self.url, mode="w", format="flv")
+        video = out.add_stream("libx264", rate=self.fps, options={"preset": "ultrafast", "tune": "zerolatency"})
+        video.width, video.height, video.pix_fmt = self.width, self.height, "yuv420p"
+        video.codec_context.gop_size = self.fps
+        audio = out.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        start = time.monotonic()
+        total_frames = int(self.seconds * self.fps)
+        samples_per_frame = 1024
+        audio_pts = 0
+        for i in range(total_frames):
+            frame = _pattern(i, self.width, self.height)
+            frame.pts = i
+            frame.time_base = Fraction(1, self.fps)
+            for packet in video.encode(frame):
+                out.mux(packet)
+            while audio_pts < (i + 1) * 48000 // self.fps:
+                t = (np.arange(samples_per_frame) + audio_pts) / 48000
+                tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+                aframe = av.AudioFrame.from_ndarray(np.vstack([tone, tone]), format="fltp", layout="stereo")
+                aframe.sample_rate = 48000
+                aframe.pts = audio_pts
+                aframe.time_base = Fraction(1, 48000)
+                for packet in audio.encode(aframe):
+                    out.mux(packet)
+                audio_pts += samples_per_frame
+            self.frames_sent = i + 1
+            delay = start + (i + 1) / self.fps - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        for packet in video.encode(None):
+            out.mux(packet)
+        for packet in audio.encode(None):
+            out.mux(packet)
+        out.close()
+
+
+def _pattern(i: int, width: int, height: int) -> av.VideoFrame:
+    x = np.arange(width, dtype=np.uint16)[None, :]
+    y = np.arange(height, dtype=np.uint16)[:, None]
+    r = ((x + i * 4) % 256).astype(np.uint8) * np.ones((height, 1), np.uint8)
+    g = ((y + i * 2) % 256).astype(np.uint8) * np.ones((1, width), np.uint8)
+    b = np.full((height, width), (i * 3) % 256, np.uint8)
+    return av.VideoFrame.from_ndarray(np.dstack([r, g, b]), format="rgb24").reformat(format="yuv420p")
