@@ -26,6 +26,7 @@ from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from ingest.source import redact
+from ingest.whip import WhipOptions, add_whip_routes
 
 log = logging.getLogger("onair.node")
 
@@ -111,6 +112,8 @@ def create_app(config: NodeConfig) -> web.Application:
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_rtmp)
+    # after _storage: WHIP sessions close before the hub they feed
+    add_whip_routes(app, lambda: app[LIVE], WhipOptions(ice_hosts=config.ice_host, ice_servers=config.ice_servers))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     api.add_routes(app)

@@ -164,6 +164,14 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("option live_window: must be at least 2")
     if config.rtmps_port and not (config.tls_cert and config.tls_key):
         raise ConfigError("option rtmps_port: needs tls_cert and tls_key")
+    from ingest.whip.ice import IceServer, validate_hosts
+
+    try:
+        validate_hosts(config.ice_host)
+        for url in config.ice_servers:
+            IceServer.parse(url)
+    except ValueError as exc:
+        raise ConfigError(f"option ice_host/ice_servers: {exc}") from None
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 
