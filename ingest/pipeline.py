@@ -1,0 +1,571 @@
+"""One live broadcast's path from units to HLS: the main-process side (asyncio).
+
+An :class:`HlsPipeline` takes :class:`MediaUnit`s from a publisher edge
+(``feed`` never blocks), pipes them as FLV into a transcode worker process
+(``python -m ingest.transcode.worker``), reads the worker's JSON events and
+owns the playlists: the master once the worker reports its renditions, each
+media playlist rewritten on every segment (a sliding window while live, the
+full list + ``#EXT-X-ENDLIST`` once finished, kept as the replay).
+
+A worker *generation* is one worker process.  A generation ends by
+``finish()`` (EOF, the worker flushes), by a break (``mark_discontinuity``
+after a publisher reconnect, or a new video configuration: EOF, then a fresh
+worker for the new timestamps/config), or by a crash (a new worker resumes at
+the next keyframe, rate-limited; a worker that is fed but reports nothing for
+``stall_timeout`` is killed and counts as a crash).  Every new generation's
+first segments carry ``#EXT-X-DISCONTINUITY`` and continue the numbering.
+
+The pending units are bounded in bytes: beyond ``max_pending_bytes`` units are
+dropped (counted) until the next video keyframe, so a slow worker costs the
+viewers a gap, never the node its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ingest
+from ingest import flv
+from ingest.hls.playlist import MediaPlaylist, Variant, render_master
+from ingest.hls.store import HlsStore
+from ingest.media import MediaKind, MediaUnit
+from ingest.transcode.ladder import Rendition, transcoded
+
+log = logging.getLogger("ingest.pipeline")
+
+_PROJECT_ROOT = str(Path(ingest.__file__).resolve().parent.parent)
+_MAX_LINE = 1 << 16
+_BATCH = 256
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    ladder: list[Rendition]
+    segment_target: float = 2.0
+    live_window: int = 6
+    max_pending_bytes: int = 8 << 20  # bound on the pipe backlog; beyond it drop until next keyframe (counted)
+    python: str = sys.executable
+    #: give up after this many worker crashes within ``restart_window`` seconds
+    max_restarts: int = 5
+    restart_window: float = 60.0
+    #: how long ``finish`` waits for the worker to flush before killing it
+    finish_timeout: float = 30.0
+    #: a worker fed media that reports nothing (no stats, no segment) for this long is
+    #: hung: killed and restarted like a crashed one
+    stall_timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    segments_written: int
+    restarts: int
+    realtime_factor: float | None
+    dropped_units: int
+    worker_pid: int | None
+    live: bool
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_END = _Marker("end")      # finish(): EOF, flush, no new worker
+_BREAK = _Marker("break")  # EOF, flush, next worker starts fresh (discontinuity)
+_Item = MediaUnit | _Marker
+
+
+@dataclass
+class _RenditionState:
+    rendition: Rendition
+    playlist: MediaPlaylist
+    width: int = 0
+    height: int = 0
+    codecs: str = ""
+    frame_rate: float | None = None
+    estimate: int | None = None
+    bytes: int = 0
+    seconds: float = 0.0
+    peak: int = 0
+
+
+class HlsPipeline:
+    def __init__(self, broadcast_id: str, out_dir: Path, options: PipelineOptions) -> None:
+        self.broadcast_id = broadcast_id
+        self.out_dir = Path(out_dir)
+        self.options = options
+        self.store = HlsStore(self.out_dir)
+        self.on_segment: Callable[[str, int, float], None] | None = None
+
+        self._queue: deque[_Item] = deque()
+        self._pending_bytes = 0
+        self._wake = asyncio.Event()
+        self._skip_to_keyframe = False
+        self._video_config: MediaUnit | None = None
+        self._audio_config: MediaUnit | None = None
+
+        self._renditions: dict[str, _RenditionState] = {}
+        self._pinned: list[Rendition] | None = None
+        self._master_written: dict[str, int] = {}
+        self._loaded: dict[str, MediaPlaylist] = {}
+
+        self._task: asyncio.Task[None] | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._generations = 0
+        self._crashes: deque[float] = deque()
+        self._gave_up = False
+        self._after_crash = False
+        self._last_progress = 0.0
+        self._last_write = 0.0
+        self._writer_blocked = False
+        self._finishing = False
+        self._closed = False
+        self._ended = False
+
+        self._segments_written = 0
+        self._restarts = 0
+        self._dropped = 0
+        self._realtime_factor: float | None = None
+        self.last_error: str | None = None
+
+    # --- public API ------------------------------------------------------
+
+    @property
+    def stats(self) -> PipelineStats:
+        proc = self._proc
+        running = proc is not None and proc.returncode is None
+        return PipelineStats(
+            segments_written=self._segments_written,
+            restarts=self._restarts,
+            realtime_factor=self._realtime_factor,
+            dropped_units=self._dropped,
+            worker_pid=proc.pid if running and proc is not None else None,
+            live=running and not self._ended and not self._gave_up,
+        )
+
+    @property
+    def renditions(self) -> list[str]:
+        return list(self._renditions)
+
+    async def start(self) -> None:
+        """Arm the pipeline; the worker is spawned once a video config and a keyframe arrived."""
+        if self._task is not None or self._closed:
+            return
+        self._load_existing()
+        self._task = asyncio.create_task(self._supervise(), name=f"hls-pipeline-{self.broadcast_id}")
+
+    def feed(self, unit: MediaUnit) -> None:
+        """Queue a unit for the worker.  Never blocks; drops (counted) beyond the bound."""
+        if self._closed or self._finishing:
+            return
+        if unit.config:
+            if unit.kind is MediaKind.VIDEO:
+                previous = self._video_config
+                self._video_config = unit
+                if previous is not None and previous.data != unit.data and self._generations:
+                    # New SPS/PPS (resolution change, new encoder): start a fresh worker.
+                    self._push(_BREAK)
+            else:
+                self._audio_config = unit
+            return
+        if self._gave_up:
+            self._dropped += 1
+            return
+        is_key = unit.kind is MediaKind.VIDEO and unit.keyframe
+        size = len(unit.data)
+        if self._skip_to_keyframe and not is_key:
+            self._dropped += 1
+            return
+        if self._pending_bytes + size > self.options.max_pending_bytes:
+            if not self._skip_to_keyframe:
+                log.warning("broadcast %s: worker backlog over %d bytes, dropping until the next keyframe",
+                            self.broadcast_id, self.options.max_pending_bytes)
+            self._skip_to_keyframe = True
+            self._dropped += 1
+            return
+        self._skip_to_keyframe = False
+        self._pending_bytes += size
+        self._push(unit)
+
+    def mark_discontinuity(self) -> None:
+        """The publisher reconnected: timestamps restart, the next segments get a discontinuity."""
+        if not self._closed and not self._finishing:
+            self._push(_BREAK)
+
+    async def finish(self) -> None:
+        """End of broadcast: let the worker flush, then end the playlists as VOD."""
+        if self._closed or self._finishing:
+            return
+        self._finishing = True
+        self._push(_END)
+        task = self._task
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.options.finish_timeout)
+            except asyncio.TimeoutError:
+                log.error("broadcast %s: worker did not flush within %.0f s, killing it",
+                          self.broadcast_id, self.options.finish_timeout)
+        await self.close()
+        self._end_playlists()
+
+    async def close(self) -> None:
+        """Abort: kill the worker, cancel and await every task.  Idempotent."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._queue.clear()
+        self._pending_bytes = 0
+
+    # --- queue -----------------------------------------------------------
+
+    def _push(self, item: _Item) -> None:
+        self._queue.append(item)
+        self._wake.set()
+
+    def _pop(self) -> _Item:
+        item = self._queue.popleft()
+        if isinstance(item, MediaUnit):
+            self._pending_bytes -= len(item.data)
+        return item
+
+    async def _wait_items(self) -> None:
+        while not self._queue:
+            self._wake.clear()
+            await self._wake.wait()
+
+    # --- supervision -----------------------------------------------------
+
+    async def _supervise(self) -> None:
+        try:
+            while True:
+                if not await self._wait_for_start():
+                    return
+                outcome = await self._run_generation()
+                if outcome == "end":
+                    return
+                self._mark_discontinuity_all()
+                self._after_crash = outcome == "crash"
+                if outcome == "crash":
+                    if not self._allow_restart():
+                        await self._drain_until_end()
+                        return
+                    self._restarts += 1
+                    await asyncio.sleep(min(0.1 * 2 ** (len(self._crashes) - 1), 2.0))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a pipeline bug must not take the node down
+            log.exception("broadcast %s: HLS pipeline failed", self.broadcast_id)
+            self._gave_up = True
+
+    async def _wait_for_start(self) -> bool:
+        """Discard until a video keyframe heads the queue; False once finish() was asked."""
+        while True:
+            await self._wait_items()
+            item = self._queue[0]
+            if item is _END:
+                self._pop()
+                return False
+            if item is _BREAK:
+                self._pop()
+                self._mark_discontinuity_all()
+                continue
+            assert isinstance(item, MediaUnit)
+            if item.kind is MediaKind.VIDEO and item.keyframe and self._video_config is not None:
+                return True
+            self._pop()
+            if self._after_crash:
+                self._dropped += 1  # lost while a worker restarts
+
+    def _allow_restart(self) -> bool:
+        now = time.monotonic()
+        self._crashes.append(now)
+        while self._crashes and now - self._crashes[0] > self.options.restart_window:
+            self._crashes.popleft()
+        if len(self._crashes) >= self.options.max_restarts:
+            log.error("broadcast %s: transcode worker crashed %d times in %.0f s, giving up (last error: %s)",
+                      self.broadcast_id, len(self._crashes), self.options.restart_window, self.last_error)
+            self._gave_up = True
+            return False
+        log.warning("broadcast %s: restarting transcode worker after a crash (last error: %s)",
+                    self.broadcast_id, self.last_error)
+        return True
+
+    async def _drain_until_end(self) -> None:
+        while True:
+            await self._wait_items()
+            item = self._pop()
+            if item is _END:
+                return
+            if isinstance(item, MediaUnit):
+                self._dropped += 1
+
+    def _worker_config(self) -> str:
+        renditions = self._pinned if self._pinned is not None else self.options.ladder
+        start_seq = {name: state.playlist.next_seq for name, state in self._renditions.items()}
+        for name, playlist in self._loaded.items():
+            start_seq.setdefault(name, playlist.next_seq)
+        return json.dumps({
+            "out_dir": str(self.out_dir),
+            "renditions": [r.to_dict() for r in renditions],
+            "segment_target": self.options.segment_target,
+            "start_seq": start_seq,
+            "pinned": self._pinned is not None,
+        })
+
+    async def _run_generation(self) -> str:
+        """Run one worker process; 'end', 'break' or 'crash'."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, env.get("PYTHONPATH")) if p)
+        self.last_error = None
+        proc = await asyncio.create_subprocess_exec(
+            self.options.python, "-m", "ingest.transcode.worker", self._worker_config(),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=env, limit=_MAX_LINE,
+        )
+        self._proc = proc
+        self._generations += 1
+        log.info("broadcast %s: transcode worker %d started (generation %d)", self.broadcast_id, proc.pid, self._generations)
+        assert proc.stdout is not None and proc.stderr is not None
+        tasks = [
+            asyncio.create_task(self._read_events(proc.stdout), name=f"hls-events-{self.broadcast_id}"),
+            asyncio.create_task(self._read_stderr(proc.stderr, proc.pid), name=f"hls-stderr-{self.broadcast_id}"),
+        ]
+        writer = asyncio.create_task(self._write(proc), name=f"hls-writer-{self.broadcast_id}")
+        loop = asyncio.get_running_loop()
+        self._last_progress = self._last_write = loop.time()
+        tasks.append(asyncio.create_task(self._watchdog(proc), name=f"hls-watchdog-{self.broadcast_id}"))
+        try:
+            rc = await proc.wait()
+            await asyncio.gather(*tasks[:2], return_exceptions=True)
+            marker: _Marker | None = None
+            if writer.done() and not writer.cancelled() and writer.exception() is None:
+                marker = writer.result()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    await proc.wait()
+            for task in (*tasks, writer):
+                task.cancel()
+            await asyncio.gather(*tasks, writer, return_exceptions=True)
+        if marker is _END:
+            if rc != 0:
+                log.error("broadcast %s: worker %d failed while flushing (exit %s): %s",
+                          self.broadcast_id, proc.pid, rc, self.last_error)
+            else:
+                log.info("broadcast %s: worker %d flushed and exited", self.broadcast_id, proc.pid)
+            return "end"
+        if marker is _BREAK and rc == 0:
+            log.info("broadcast %s: worker %d ended for a discontinuity", self.broadcast_id, proc.pid)
+            return "break"
+        log.error("broadcast %s: transcode worker %d died (exit %s): %s",
+                  self.broadcast_id, proc.pid, rc, self.last_error or "no error reported")
+        return "crash"
+
+    async def _write(self, proc: asyncio.subprocess.Process) -> _Marker | None:
+        """Feed the worker: FLV header, stored configs, then units from a keyframe on."""
+        stdin = proc.stdin
+        assert stdin is not None and self._video_config is not None
+        audio = self._audio_config
+        chunks = [flv.file_header(has_audio=audio is not None), flv.encode_unit(self._video_config)]
+        if audio is not None:
+            chunks.append(flv.encode_unit(audio))
+        try:
+            while True:
+                marker: _Marker | None = None
+                while self._queue and len(chunks) < _BATCH:
+                    item = self._pop()
+                    if isinstance(item, _Marker):
+                        marker = item
+                        break
+                    if item.kind is MediaKind.AUDIO and audio is None:
+                        continue  # the worker has no audio stream for late audio
+                    chunks.append(flv.encode_unit(item))
+                if chunks:
+                    self._last_write = asyncio.get_running_loop().time()
+                    stdin.write(b"".join(chunks))
+                    chunks = []
+                    self._writer_blocked = True
+                    try:
+                        await stdin.drain()
+                    finally:
+                        self._writer_blocked = False
+                if marker is not None:
+                    stdin.close()
+                    with contextlib.suppress(OSError):
+                        await stdin.wait_closed()
+                    return marker
+                await self._wait_items()
+        except (BrokenPipeError, ConnectionResetError):
+            return None
+
+    async def _watchdog(self, proc: asyncio.subprocess.Process) -> None:
+        """Kill a worker that is fed but silent (deadlocked or stopped): the crash path restarts it."""
+        loop = asyncio.get_running_loop()
+        timeout = self.options.stall_timeout
+        while proc.returncode is None:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            fed = self._writer_blocked or bool(self._queue) or self._last_write > self._last_progress
+            if fed and loop.time() - self._last_progress > timeout:
+                self.last_error = f"worker stalled: fed for {timeout:.0f} s without reporting progress"
+                log.error("broadcast %s: %s, killing worker %d", self.broadcast_id, self.last_error, proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                return
+
+    async def _read_events(self, stdout: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                line = await stdout.readline()
+            except ValueError:  # over the line limit: not something our worker writes
+                log.warning("broadcast %s: oversized worker line dropped", self.broadcast_id)
+                continue
+            if not line:
+                return
+            self._last_progress = asyncio.get_running_loop().time()
+            try:
+                event = json.loads(line)
+                self._on_event(event)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("broadcast %s: bad worker event %r: %s", self.broadcast_id, line[:200], exc)
+            except Exception:  # noqa: BLE001 - keep reading: the worker blocks if its stdout fills
+                log.exception("broadcast %s: failed to handle worker event %r", self.broadcast_id, line[:200])
+
+    async def _read_stderr(self, stderr: asyncio.StreamReader, pid: int) -> None:
+        while True:
+            try:
+                line = await stderr.readline()
+            except ValueError:
+                continue
+            if not line:
+                return
+            log.info("broadcast %s worker %d: %s", self.broadcast_id, pid, line.decode(errors="replace").rstrip()[:500])
+
+    # --- events and playlists ---------------------------------------------
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "segment":
+            self._on_worker_segment(str(event["rendition"]), int(event["seq"]), float(event["duration"]), int(event["bytes"]))
+        elif kind == "started":
+            self._on_started(event["renditions"])
+        elif kind == "stats":
+            factor = event.get("realtime_factor")
+            self._realtime_factor = float(factor) if factor is not None else None
+        elif kind == "error":
+            self.last_error = str(event.get("message"))[:500]
+            log.error("broadcast %s: transcode worker error: %s", self.broadcast_id, self.last_error)
+        else:
+            raise ValueError(f"unknown event {kind!r}")
+
+    def _on_started(self, reported: list[dict[str, Any]]) -> None:
+        by_name = {r.name: r for r in (self._pinned or self.options.ladder)}
+        renditions: list[Rendition] = []
+        for info in reported:
+            name = str(info["name"])
+            rendition = by_name.get(name) or transcoded(int(info["height"]))
+            renditions.append(rendition)
+            state = self._renditions.get(name)
+            if state is None:
+                playlist = self._loaded.pop(name, None)
+                if playlist is None:
+                    playlist = MediaPlaylist(self.options.segment_target, self.options.live_window)
+                else:
+                    playlist.window = self.options.live_window
+                    playlist.ended = False
+                    playlist.mark_discontinuity()  # a previous run of this broadcast
+                state = self._renditions[name] = _RenditionState(rendition, playlist)
+            state.width = int(info["width"])
+            state.height = int(info["height"])
+            state.codecs = str(info["codecs"])
+            state.frame_rate = float(info["frame_rate"]) if info.get("frame_rate") else None
+            state.estimate = int(info["bandwidth"]) if info.get("bandwidth") else None
+        if self._pinned is None:
+            self._pinned = renditions
+            log.info("broadcast %s: renditions %s", self.broadcast_id,
+                     ", ".join(f"{s.rendition.name} {s.width}x{s.height}" for s in self._renditions.values()))
+        self._write_master()
+
+    def _on_worker_segment(self, name: str, seq: int, duration: float, size: int) -> None:
+        state = self._renditions.get(name)
+        if state is None:
+            raise ValueError(f"segment for unknown rendition {name!r}")
+        playlist = state.playlist
+        if seq != playlist.next_seq:
+            log.warning("broadcast %s: %s segment %d arrived, expected %d", self.broadcast_id, name, seq, playlist.next_seq)
+        playlist.add(duration, f"{seq}.ts")
+        first = state.seconds == 0
+        state.bytes += size
+        state.seconds += duration
+        state.peak = max(state.peak, int(size * 8 / duration))
+        self.store.write_media(name, playlist)
+        self._segments_written += 1
+        written = self._master_written.get(name, 0)
+        if first or state.peak > written * 1.1:
+            self._write_master()
+        if self.on_segment is not None:
+            try:
+                self.on_segment(name, seq, duration)
+            except Exception:  # noqa: BLE001 - a metrics hook must not stop packaging
+                log.exception("broadcast %s: on_segment hook failed", self.broadcast_id)
+
+    def _bandwidth(self, state: _RenditionState) -> tuple[int, int | None]:
+        average = int(state.bytes * 8 / state.seconds) if state.seconds else None
+        peak = max(state.peak, state.estimate or 0)
+        if not peak:
+            peak = 2_000_000  # passthrough before its first segment: a placeholder until measured
+        return peak, average
+
+    def _write_master(self) -> None:
+        variants = []
+        for name, state in self._renditions.items():
+            peak, average = self._bandwidth(state)
+            self._master_written[name] = peak
+            variants.append(Variant(f"{name}/index.m3u8", peak, state.codecs, state.width, state.height,
+                                    average, state.frame_rate))
+        if variants:
+            self.store.write_master(render_master(variants))
+
+    def _mark_discontinuity_all(self) -> None:
+        for state in self._renditions.values():
+            state.playlist.mark_discontinuity()
+
+    def _end_playlists(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        for name, state in self._renditions.items():
+            if state.playlist.segments:
+                state.playlist.end()
+                self.store.write_media(name, state.playlist)
+            # a killed worker leaves its half-written segment behind
+            for partial in self.store.rendition_dir(name).glob(".*.ts.tmp"):
+                partial.unlink(missing_ok=True)
+        self._write_master()
+
+    def _load_existing(self) -> None:
+        """Playlists a previous run of this broadcast left (node restart): continue their numbering."""
+        names = {r.name for r in self.options.ladder}
+        if self.out_dir.is_dir():
+            names.update(p.name for p in self.out_dir.iterdir() if p.is_dir())
+        for name in sorted(names):
+            playlist = self.store.load_media(name, self.options.live_window)
+            if playlist is not None and playlist.segments:
+                self._loaded[name] = playlist

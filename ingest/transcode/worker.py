@@ -1,0 +1,413 @@
+"""The transcode worker process: FLV on stdin -> MPEG-TS segments per rendition.
+
+Run as ``python -m ingest.transcode.worker '<json config>'`` by
+``ingest.pipeline``; never imported into the node's event loop for media work.
+
+Flow: the main thread demuxes the FLV pipe and decides the cut points once, on
+source keyframes (a segment ends at the first keyframe at least
+``segment_target`` after its start).  The passthrough rendition muxes the
+source H.264 packets as they are.  Video is decoded once; each transcoded rung
+has its own thread (scale with swscale, encode with libx264, mux) fed by a
+bounded queue, an IDR forced on every source keyframe, so every rendition cuts
+at the same media time.  PyAV releases the GIL in scale/encode/decode, so the
+rungs really run in parallel.  AAC audio is copied into every rendition.
+
+Reports on stdout, one JSON object per line: ``started``, ``segment``,
+``stats``, ``error``.  Logs go to stderr.  Exit status 0 after stdin EOF and a
+clean flush, 1 on error (after an ``error`` line), 2 on a bad config.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+from av.video.frame import PictureType
+from av.video.reformatter import VideoReformatter
+
+from ingest.hls import codecs
+from ingest.transcode.ladder import Rendition, h264_level, scaled_width, select_for_source
+from ingest.transcode.segmenter import AudioPacket, SegmentWriter
+
+log = logging.getLogger("ingest.transcode.worker")
+
+_MS = Fraction(1, 1000)
+_STATS_INTERVAL = 2.0
+_RUNG_QUEUE = 8  # frames; bounds memory and makes a slow rung slow the demuxer (and so the pipe)
+_MAX_BAD_PACKETS = 50  # consecutive undecodable video packets before giving up
+_COMMON_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+                 Fraction(50), Fraction(60000, 1001), Fraction(60)]
+_PROBE_OPTIONS = {"probesize": "65536", "analyzeduration": "1000000"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    out_dir: Path
+    renditions: list[Rendition]
+    segment_target: float = 2.0
+    start_seq: dict[str, int] = field(default_factory=dict)
+    #: True: produce exactly ``renditions`` (a restart keeps its master playlist);
+    #: False: trim them to the source with ``select_for_source``.
+    pinned: bool = False
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"worker config is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("worker config must be a JSON object")
+        try:
+            out_dir = Path(data["out_dir"])
+            renditions = [Rendition.from_dict(r) for r in data["renditions"]]
+            target = float(data.get("segment_target", 2.0))
+            start_seq = {str(k): int(v) for k, v in dict(data.get("start_seq") or {}).items()}
+            pinned = bool(data.get("pinned", False))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"bad worker config: {exc!r}") from None
+        if not renditions:
+            raise ConfigError("worker config has no renditions")
+        if not 0.1 <= target <= 60:
+            raise ConfigError("segment_target must be between 0.1 and 60 seconds")
+        return cls(out_dir, renditions, target, start_seq, pinned)
+
+
+class Events:
+    """Thread-safe JSON-lines writer for the parent process."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, separators=(",", ":"))
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+def snap_frame_rate(rate: Fraction | None) -> Fraction:
+    if not rate or rate <= 0:
+        return Fraction(30)
+    for common in _COMMON_RATES:
+        if abs(rate - common) / common < Fraction(15, 1000):
+            return common
+    return Fraction(rate).limit_denominator(1001)
+
+
+class Rung(threading.Thread):
+    """One transcoded rendition: scale + encode + segment, in its own thread."""
+
+    def __init__(self, rendition: Rendition, width: int, height: int, fps: Fraction, writer_args: dict[str, Any]) -> None:
+        super().__init__(name=f"rung-{rendition.name}", daemon=True)
+        self.rendition = rendition
+        self.width = width
+        self.height = height
+        self.queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=_RUNG_QUEUE)
+        self.error: BaseException | None = None
+        self._cuts: set[int] = set()
+        bitrate = rendition.video_bitrate or 1_000_000
+        self.level = h264_level(width, height, float(fps), int(bitrate * 1.2))
+        enc = av.CodecContext.create("libx264", "w")
+        enc.width = width
+        enc.height = height
+        enc.pix_fmt = "yuv420p"
+        enc.time_base = _MS
+        enc.framerate = fps
+        enc.bit_rate = bitrate
+        # Keyframes come from the source (forced IDRs); keyint is only a safety net.
+        enc.gop_size = max(1, int(fps * 10))
+        enc.options = {
+            "preset": rendition.preset,
+            "profile": "high",
+            "level": f"{self.level // 10}.{self.level % 10}",
+            "forced-idr": "1",
+            "maxrate": str(int(bitrate * 1.2)),
+            "bufsize": str(int(bitrate * 2)),
+            "x264-params": "scenecut=0",
+        }
+        enc.thread_count = 0  # x264 picks its own threads; it runs outside the GIL
+        self.encoder = enc
+        self.reformatter = VideoReformatter()
+        self.codecs = f"avc1.6400{self.level:02x}"
+        self.writer = SegmentWriter(
+            make_video_stream=lambda c: c.add_mux_stream("h264", width=width, height=height, time_base=_MS),
+            **writer_args,
+        )
+
+    def submit(self, item: tuple[str, Any] | None) -> None:
+        """Blocking put that notices a dead rung instead of waiting forever."""
+        while True:
+            if self.error is not None:
+                raise RuntimeError(f"rendition {self.rendition.name} failed: {self.error}")
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is None:
+                    for packet in self.encoder.encode(None):
+                        self._packet(packet)
+                    self.writer.close()
+                    return
+                kind, value = item
+                if kind == "audio":
+                    self.writer.audio(value)
+                    continue
+                frame, force_idr, cut = value
+                # Our own reformatter: frame.reformat() caches one SwsContext on the shared source
+                # frame, and two rungs using it at once deadlock inside swscale.
+                scaled = self.reformatter.reformat(frame, width=self.width, height=self.height, format="yuv420p",
+                                                   interpolation="BICUBIC")
+                scaled.pts = frame.pts
+                scaled.time_base = _MS
+                if force_idr:
+                    scaled.pict_type = PictureType.I
+                if cut:
+                    self._cuts.add(frame.pts)
+                for packet in self.encoder.encode(scaled):
+                    self._packet(packet)
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            log.exception("rendition %s failed", self.rendition.name)
+            self.error = exc
+            self.writer.abort()
+
+    def _packet(self, packet: av.Packet) -> None:
+        packet.time_base = _MS
+        cut = packet.pts in self._cuts
+        if cut:
+            self._cuts.discard(packet.pts)
+            if not packet.is_keyframe:
+                log.warning("rendition %s: no IDR at cut pts %s", self.rendition.name, packet.pts)
+        self.writer.video(packet, cut)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, events: Events) -> None:
+        self.config = config
+        self.events = events
+
+    def _writer_args(self, name: str, audio: Any, frame_ms: float) -> dict[str, Any]:
+        def on_segment(seq: int, duration: float, size: int, first_pts: int) -> None:
+            self.events.emit({"event": "segment", "rendition": name, "seq": seq, "duration": round(duration, 3),
+                              "bytes": size, "first_pts": first_pts})
+
+        return {
+            "out_dir": self.config.out_dir / name,
+            "start_seq": self.config.start_seq.get(name, 0),
+            "audio_template": audio,
+            "on_segment": on_segment,
+            "frame_duration_ms": frame_ms,
+        }
+
+    def run(self, source: IO[bytes]) -> None:
+        try:
+            container = av.open(source, format="flv", options=_PROBE_OPTIONS)
+        except av.error.FFmpegError as exc:
+            raise RuntimeError(f"cannot read the FLV input: {exc}") from None
+        with container:
+            self._run(container)
+
+    def _run(self, container: av.container.InputContainer) -> None:
+        if not container.streams.video:
+            raise RuntimeError("input has no video stream")
+        video = container.streams.video[0]
+        src = video.codec_context
+        if not src.width or not src.height:
+            raise RuntimeError("input video has no decodable size (bad H.264 configuration?)")
+        audio = container.streams.audio[0] if container.streams.audio else None
+        if audio is not None and audio.codec_context.name != "aac":
+            log.warning("input audio is %s, not AAC: renditions carry no audio", audio.codec_context.name)
+            audio = None
+        fps = snap_frame_rate(video.guessed_rate or video.average_rate)
+        frame_ms = 1000 / float(fps)
+        cfg = self.config
+        renditions = cfg.renditions if cfg.pinned else select_for_source(cfg.renditions, src.width, src.height, src.name)
+        log.info("source %s %dx%d @ %s fps, audio %s; renditions %s", src.name, src.width, src.height, float(fps),
+                 audio.codec_context.name if audio else "none", ",".join(r.name for r in renditions))
+
+        audio_codecs = codecs.aac_from_asc(bytes(audio.codec_context.extradata)) if audio and audio.codec_context.extradata else None
+        audio_rate = (audio.codec_context.bit_rate or 128_000) if audio else 0
+        passthrough: SegmentWriter | None = None
+        rungs: list[Rung] = []
+        report: list[dict[str, Any]] = []
+        for rendition in renditions:
+            args = self._writer_args(rendition.name, audio, frame_ms)
+            if rendition.passthrough:
+                passthrough = SegmentWriter(make_video_stream=lambda c: c.add_stream_from_template(video), **args)
+                video_codecs = codecs.avc_from_avcc(bytes(src.extradata)) if src.extradata else "avc1.640028"
+                report.append({"name": rendition.name, "width": src.width, "height": src.height,
+                               "bandwidth": (src.bit_rate + audio_rate) if src.bit_rate else None,
+                               "codecs": ",".join(c for c in (video_codecs, audio_codecs) if c),
+                               "frame_rate": round(float(fps), 3)})
+            else:
+                height = rendition.height or src.height
+                width = scaled_width(src.width, src.height, height)
+                rung = Rung(rendition, width, height, fps, args)
+                rungs.append(rung)
+                report.append({"name": rendition.name, "width": width, "height": height,
+                               "bandwidth": int((rendition.video_bitrate or 0) * 1.2) + audio_rate,
+                               "codecs": ",".join(c for c in (rung.codecs, audio_codecs) if c),
+                               "frame_rate": round(float(fps), 3)})
+        self.events.emit({"event": "started", "renditions": report})
+
+        if rungs:
+            src.thread_type = "AUTO"
+            src.thread_count = 0
+        for rung in rungs:
+            rung.start()
+        try:
+            self._loop(container, video, audio, passthrough, rungs, frame_ms)
+        except BaseException:
+            for rung in rungs:
+                try:
+                    rung.queue.put_nowait(None)
+                except queue.Full:
+                    pass
+            if passthrough is not None:
+                passthrough.abort()
+            raise
+        for rung in rungs:
+            rung.submit(None)
+        for rung in rungs:
+            rung.join()
+            if rung.error is not None:
+                raise RuntimeError(f"rendition {rung.rendition.name} failed: {rung.error}")
+        if passthrough is not None:
+            passthrough.close()
+
+    def _loop(self, container: Any, video: Any, audio: Any, passthrough: SegmentWriter | None,
+              rungs: list[Rung], frame_ms: float) -> None:
+        target_ms = self.config.segment_target * 1000 - frame_ms / 2  # a timestamp jitter must not cost a GOP
+        segment_start: int | None = None
+        keyframes: dict[int, bool] = {}  # pts of source keyframes -> starts a segment
+        first_pts: int | None = None
+        last_pts = 0
+        frames = 0
+        bad = 0
+        started = time.monotonic()
+        next_stats = started + _STATS_INTERVAL
+
+        def send_frames(decoded: list[Any]) -> None:
+            nonlocal frames
+            for frame in decoded:
+                frames += 1
+                pts = frame.pts
+                if pts is None:
+                    continue
+                cut = keyframes.pop(pts, None)
+                for rung in rungs:
+                    rung.submit(("frame", (frame, cut is not None, bool(cut))))
+
+        for packet in container.demux(video, *([audio] if audio is not None else [])):
+            if packet.dts is None:
+                continue  # demuxer flush packet
+            if packet.stream is video:
+                pts = packet.pts if packet.pts is not None else packet.dts
+                cut = False
+                if packet.is_keyframe:
+                    if segment_start is None or pts - segment_start >= target_ms:
+                        segment_start = pts
+                        cut = True
+                    if rungs:
+                        keyframes[pts] = cut
+                if segment_start is None:
+                    continue  # wait for the first keyframe
+                if first_pts is None:
+                    first_pts = pts
+                last_pts = max(last_pts, pts)
+                if rungs:
+                    try:
+                        decoded = video.codec_context.decode(packet)
+                        bad = 0
+                    except av.error.FFmpegError as exc:
+                        bad += 1
+                        log.warning("undecodable video packet at %s ms: %s", pts, exc)
+                        if bad >= _MAX_BAD_PACKETS:
+                            raise RuntimeError(f"{bad} consecutive undecodable video packets (last: {exc})") from None
+                        decoded = []
+                    send_frames(decoded)
+                else:
+                    frames += 1
+                if passthrough is not None:
+                    passthrough.video(packet, cut)
+            else:
+                if segment_start is None:
+                    continue
+                item = AudioPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0)
+                if passthrough is not None:
+                    passthrough.audio(item)
+                for rung in rungs:
+                    rung.submit(("audio", item))
+            now = time.monotonic()
+            if now >= next_stats and first_pts is not None:
+                next_stats = now + _STATS_INTERVAL
+                self._stats(first_pts, last_pts, frame_ms, frames, now - started)
+        if rungs:
+            try:
+                send_frames(list(video.codec_context.decode(None)))
+            except av.error.FFmpegError as exc:
+                log.warning("decoder flush failed: %s", exc)
+        if first_pts is not None:
+            self._stats(first_pts, last_pts, frame_ms, frames, time.monotonic() - started)
+
+    def _stats(self, first_pts: int, last_pts: int, frame_ms: float, frames: int, wall: float) -> None:
+        media = (last_pts - first_pts + frame_ms) / 1000
+        self.events.emit({"event": "stats", "media_seconds": round(media, 3), "wall_seconds": round(wall, 3),
+                          "realtime_factor": round(media / wall, 3) if wall > 0 else None,
+                          "fps": round(frames / wall, 2) if wall > 0 else None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    # `kill -USR1 <pid>` dumps every thread's stack to stderr: how to see where a stuck worker is.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    events = Events(sys.stdout)
+    if len(args) != 1:
+        events.emit({"event": "error", "message": "usage: python -m ingest.transcode.worker '<json config>'"})
+        return 2
+    try:
+        config = WorkerConfig.from_json(args[0])
+    except ConfigError as exc:
+        log.error("%s", exc)
+        events.emit({"event": "error", "message": str(exc)})
+        return 2
+    # Unbuffered fd 0: a read returns what the pipe has instead of waiting for a full buffer,
+    # so a low-bitrate stream is not delayed by the reader.
+    source = os.fdopen(os.dup(0), "rb", buffering=0)
+    try:
+        Worker(config, events).run(source)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one error line for the parent
+        log.error("worker failed: %s", exc, exc_info=not isinstance(exc, RuntimeError))
+        events.emit({"event": "error", "message": str(exc)})
+        return 1
+    finally:
+        source.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
