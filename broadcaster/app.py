@@ -15,9 +15,10 @@ import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from broadcaster import api, origin, pages
+from broadcaster.chat import setup_chat
 from broadcaster.config import NodeConfig
 from broadcaster.http_errors import error_middleware
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, STORE
@@ -66,8 +67,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store: BroadcastStore
     if config.redis_url:
-        redis = Redis.from_url(config.redis_url, health_check_interval=5, socket_keepalive=True,
-                               retry_on_timeout=True)
+        # a blocking pool: a burst of requests waits for a connection instead of failing
+        pool = BlockingConnectionPool.from_url(config.redis_url, max_connections=64, timeout=5,
+                                               health_check_interval=5, socket_keepalive=True)
+        redis = Redis(connection_pool=pool)
         app[REDIS] = redis
         store = RedisBroadcastStore(redis)
     else:
@@ -119,4 +122,5 @@ def create_app(config: NodeConfig) -> web.Application:
     api.add_routes(app)
     origin.add_routes(app)
     pages.add_routes(app)
+    setup_chat(app)
     return app

@@ -1,0 +1,128 @@
+"""The bus interface: per-broadcast pub/sub plus the chat state every node shares.
+
+One typed ``Bus`` Protocol, two backends: ``MemoryBus`` (one node, the embedded
+default) and ``RedisBus`` (many nodes).  Payloads are bytes; the chat relay
+decides what they mean.  A subscription is a bounded queue: when a reader falls
+behind, the oldest message is dropped and counted (never unbounded growth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("onair.bus")
+
+#: messages a subscription holds before it drops the oldest
+DEFAULT_QUEUE = 4096
+#: the message a subscription yields after a reconnection (see ``notify_gap``)
+GAP = b""
+
+
+class BusError(Exception):
+    """Root of the bus errors."""
+
+
+class BusUnavailable(BusError):
+    """The backend cannot be reached right now (e.g. Redis is restarting)."""
+
+
+class Subscription:
+    """Messages of one channel for one reader: bounded, drop-oldest, counted."""
+
+    def __init__(self, channel: str, maxsize: int = DEFAULT_QUEUE) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def deliver(self, data: bytes) -> None:
+        """Called by the backend; never blocks."""
+        if self._queue.full():
+            # Drop the oldest: a chat reader wants the newest messages, and the
+            # relay backfills comments from history when it sees a hole in seq.
+            self._queue.get_nowait()
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.warning("subscription %s: reader too slow, %d messages dropped", self.channel, self.dropped)
+        self._queue.put_nowait(data)
+
+    def notify_gap(self) -> None:
+        """The backend resubscribed after losing its connection: messages published
+        meanwhile may be missing.  Readers see an empty message (``GAP``), never a
+        valid payload, and backfill from history."""
+        self.deliver(GAP)
+
+    async def get(self) -> bytes:
+        return await self._queue.get()
+
+    def get_nowait(self) -> bytes | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._queue.get()
+
+
+@dataclass(frozen=True)
+class Held:
+    """A comment waiting for a moderator's approval."""
+    id: str
+    comment: dict[str, Any]
+
+
+class Bus(Protocol):
+    """Pub/sub and shared chat state.  Every method may raise ``BusUnavailable``."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # --- pub/sub ---------------------------------------------------------------
+    async def publish(self, channel: str, data: bytes) -> None: ...
+    def subscribe(self, channel: str, maxsize: int = DEFAULT_QUEUE) -> AbstractAsyncContextManager[Subscription]: ...
+
+    # --- comments: ordering + history -------------------------------------------
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes) -> int:
+        """Atomically: give the comment the next ``seq`` of its broadcast, append it
+        to the history and publish it.  ``body`` is a JSON object without ``seq``;
+        the stored and published form is ``{"seq": N, ...body}``.  Returns N."""
+    async def last_seq(self, broadcast_id: str) -> int: ...
+    async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
+        """The retained comments in seq order, removed ones included (marked ``removed``)."""
+    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool: ...
+    async def erase_history(self, broadcast_id: str) -> None: ...
+
+    # --- reactions ---------------------------------------------------------------
+    async def add_reactions(self, broadcast_id: str, channel: str, counts: dict[str, int], node_id: str) -> dict[str, int]:
+        """Atomically add ``counts`` to the totals and publish one ``reactions``
+        message ``{"type": "reactions", "node", "counts", "totals"}``; returns totals."""
+    async def reaction_totals(self, broadcast_id: str) -> dict[str, int]: ...
+
+    # --- moderation state --------------------------------------------------------
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None: ...
+    async def unban(self, broadcast_id: str, viewer_id: str) -> None: ...
+    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool: ...
+    async def hold(self, broadcast_id: str, held: Held) -> None: ...
+    async def take_held(self, broadcast_id: str, held_id: str) -> Held | None: ...
+    async def list_held(self, broadcast_id: str) -> list[Held]: ...
+    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None: ...
+    async def pinned(self, broadcast_id: str) -> dict[str, Any] | None: ...
+
+    # --- presence ---------------------------------------------------------------
+    async def report_viewers(self, node_id: str, counts: dict[str, int], ttl: float) -> None:
+        """This node's viewer count per broadcast, valid for ``ttl`` seconds."""
+    async def viewer_counts(self, broadcast_ids: list[str]) -> dict[str, int]:
+        """Viewers across every live node, per broadcast."""
+
+    # --- cluster secret -----------------------------------------------------------
+    async def cluster_secret(self, candidate: bytes) -> bytes:
+        """The secret shared by every node: ``candidate`` if none was set yet."""
+

@@ -1,0 +1,86 @@
+"""The live chat/reactions relay: WebSocket endpoint, fan-out and moderation hook.
+
+``setup_chat(app)`` adds ``/ws/{broadcast_id}`` and
+``POST /api/broadcasts/{id}/viewer-tokens`` and owns the bus and the relay in a
+``cleanup_ctx``; open sockets are closed with GOING_AWAY on shutdown.  The
+relay (``app[CHAT_RELAY]``) exposes the host actions the moderation API calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from broadcaster.bus import Bus, open_bus
+from broadcaster.chat.api import viewer_token_handler
+from broadcaster.chat.metrics import ChatMetrics
+from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome, NoModeration
+from broadcaster.chat.relay import ChatRelay, ChatSettings
+from broadcaster.chat.ws import ChatEndpoint
+from broadcaster.keys import CONFIG, METRICS
+
+log = logging.getLogger("onair.chat")
+
+CHAT_RELAY = web.AppKey("chat_relay", ChatRelay)
+CHAT_BUS = web.AppKey("chat_bus", Bus)
+#: set before startup to plug moderation in (default: NoModeration)
+CHAT_MODERATOR = web.AppKey("chat_moderator", CommentModerator)
+CHAT_SETTINGS = web.AppKey("chat_settings", ChatSettings)
+_ENDPOINT = web.AppKey("chat_endpoint", ChatEndpoint)
+
+
+def setup_chat(app: web.Application, *, moderator: CommentModerator | None = None,
+               settings: ChatSettings | None = None) -> None:
+    """Add the chat routes and lifecycle to a node app built by ``create_app``."""
+    if CHAT_SETTINGS in app:
+        # already set up by create_app: only let the caller adjust settings and moderator before startup
+        if settings is not None:
+            app[CHAT_SETTINGS] = settings
+        if moderator is not None:
+            app[CHAT_MODERATOR] = moderator
+        return
+    app[CHAT_SETTINGS] = settings or ChatSettings()
+    if moderator is not None:
+        app[CHAT_MODERATOR] = moderator
+    holder: dict[str, ChatEndpoint] = {}
+
+    async def ws_handler(request: web.Request) -> web.StreamResponse:
+        return await holder["endpoint"].handle(request)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        chat_settings = app[CHAT_SETTINGS]
+        bus = open_bus(config.redis_url, prefix=chat_settings.redis_prefix, history_size=config.chat_history,
+                       retention=config.chat_retention, secret_path=config.data_dir / "chat-secret",
+                       held_path=config.data_dir / "chat-held.json")
+        await bus.start()
+        metrics = ChatMetrics(app[METRICS].registry if METRICS in app else None)
+        relay = ChatRelay(bus, config.node_id, app.get(CHAT_MODERATOR) or NoModeration(),
+                          chat_settings, metrics)
+        await relay.start(secrets.token_bytes(32))
+        holder["endpoint"] = ChatEndpoint(relay)
+        app[CHAT_BUS] = bus
+        app[CHAT_RELAY] = relay
+        log.info("chat relay on %s bus (node %s)", "redis" if config.redis_url else "memory", config.node_id)
+        yield
+        await relay.close()
+        await bus.close()
+
+    async def on_shutdown(app: web.Application) -> None:
+        # Before the server waits for handlers: open sockets would hold it up.
+        if CHAT_RELAY in app:
+            await app[CHAT_RELAY].close_viewers()
+        if "endpoint" in holder:
+            await holder["endpoint"].close_all()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/ws/{broadcast_id}", ws_handler)
+    app.router.add_post("/api/broadcasts/{id}/viewer-tokens", viewer_token_handler(lambda: app[CHAT_RELAY].secret))
+
+
+__all__ = ["Action", "CHAT_BUS", "CHAT_MODERATOR", "CHAT_RELAY", "CHAT_SETTINGS", "ChatRelay", "ChatSettings",
+           "CommentModerator", "ModerationOutcome", "NoModeration", "setup_chat"]

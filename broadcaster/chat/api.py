@@ -1,0 +1,57 @@
+"""``POST /api/broadcasts/{id}/viewer-tokens``: signed viewer identities.
+
+Authorised by the admin token or the broadcast's host token.  Body
+``{"name": str, "viewer_id"?: str, "ttl"?: seconds}`` → ``{"token", "viewer_id", "expires"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from broadcaster.api import bearer, is_admin, load_broadcast
+from broadcaster.chat import protocol as proto
+from broadcaster.chat.tokens import DEFAULT_TTL, issue, new_viewer_id
+from broadcaster.http_errors import read_json_object
+from broadcaster.registry import secret_matches
+
+log = logging.getLogger("onair.chat.api")
+
+_VIEWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_TTL = 30 * 24 * 3600.0
+
+
+def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler; ``secret()`` gives the cluster secret once the relay has started."""
+    async def create_viewer_token(request: web.Request) -> web.Response:
+        broadcast = await load_broadcast(request)
+        token = bearer(request)
+        if token is None:
+            raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if not (is_admin(request) or secret_matches(broadcast.host_token, token)):
+            raise web.HTTPUnauthorized(text="admin or host token required", headers={"WWW-Authenticate": "Bearer"})
+        body = await read_json_object(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise web.HTTPBadRequest(text="'name' is required and must be a non-empty string")
+        name = " ".join(name.split())
+        if len(name) > proto.MAX_NAME:
+            raise web.HTTPBadRequest(text=f"'name' is longer than {proto.MAX_NAME} characters")
+        viewer_id = body.get("viewer_id")
+        if viewer_id is None:
+            viewer_id = new_viewer_id()
+        elif not isinstance(viewer_id, str) or not _VIEWER_ID.match(viewer_id):
+            raise web.HTTPBadRequest(text="'viewer_id' must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+        ttl = body.get("ttl", DEFAULT_TTL)
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
+            raise web.HTTPBadRequest(text=f"'ttl' must be a number of seconds in (0, {int(MAX_TTL)}]")
+        now = time.time()
+        signed = issue(secret(), broadcast.id, viewer_id, name, ttl=float(ttl), now=now)
+        log.info("viewer token issued for %s (viewer %s)", broadcast.id, viewer_id)
+        return web.json_response({"token": signed, "viewer_id": viewer_id, "expires": int(now + ttl)}, status=201)
+    return create_viewer_token
+

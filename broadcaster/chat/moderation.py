@@ -1,0 +1,44 @@
+"""The moderation step every incoming comment passes before it is published.
+
+``CommentModerator`` is the interface the relay calls; ``NoModeration`` is the
+default until the moderation package is plugged in (the lead adapts
+``moderation.pipeline.ModerationPipeline`` to it).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Action(str, enum.Enum):
+    PUBLISH = "publish"
+    PUBLISH_CENSORED = "publish_censored"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class ModerationOutcome:
+    action: Action
+    #: the text to show (publish_censored); None: the original
+    text: str | None = None
+    #: reason code shown to the author on hold/reject
+    reason: str = ""
+    #: which filter decided
+    filter: str = ""
+
+
+class CommentModerator(Protocol):
+    async def moderate(self, broadcast_id: str, viewer_id: str, text: str) -> ModerationOutcome: ...
+
+
+class NoModeration:
+    """Publishes everything as written."""
+
+    async def moderate(self, broadcast_id: str, viewer_id: str, text: str) -> ModerationOutcome:
+        return ModerationOutcome(Action.PUBLISH)
+
+
+PUBLISH = ModerationOutcome(Action.PUBLISH)

@@ -1,0 +1,600 @@
+"""The chat/reactions relay of one node: rooms, viewers, the fan-out tick.
+
+Per broadcast with local viewers there is one ``Room``: one bus subscription
+read by one task.  Events are not written as they arrive: every ``tick`` the
+room's pending events are framed (each once), joined into one byte string and
+written to every local socket's transport.  A socket whose transport write
+buffer would pass ``send_buffer_limit`` is closed with 4000 instead of growing.
+Reactions are summed per room and sent to the bus once per tick (one atomic
+HINCRBY-and-publish per room); viewer counts are reported per node every
+``presence_interval``.
+
+Comment order is the bus' ``seq``: the room tracks the highest seq it has seen
+and backfills from history when it sees a hole (lost messages while Redis was
+away), so every node shows the same comments in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from broadcaster.bus import GAP, Bus, BusUnavailable, Held
+from broadcaster.chat import protocol as proto
+from broadcaster.chat.metrics import ChatMetrics
+from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome, NoModeration
+from broadcaster.chat.ratelimit import TokenBucket
+
+log = logging.getLogger("onair.chat")
+
+#: sockets written per slice of a fan-out tick before the loop yields
+WRITE_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    #: coalescing period of the fan-out (≤ 100 ms)
+    tick: float = 0.05
+    #: rooms with at least this many local viewers flush every other tick (2 x tick):
+    #: half the writes where writes are the cost, still ≤ 100 ms
+    large_room: int = 1000
+    #: WebSocket ping interval (aiohttp closes a socket that does not answer)
+    heartbeat: float | None = 30.0
+    #: comments in history / on join
+    history_limit: int = 50
+    #: a viewer whose server-side send buffer would pass this is closed (4000)
+    send_buffer_limit: int = 1 << 20
+    #: kernel send buffer per viewer socket (bounds the memory outside Python too)
+    socket_sndbuf: int = 64 * 1024
+    comment_rate: float = 3.0
+    comment_burst: float = 10.0
+    react_rate: float = 20.0
+    react_burst: float = 60.0
+    #: rate-limit errors a client may cause (refilling at 2/s) before 1008
+    abuse_burst: float = 20.0
+    presence_interval: float = 1.0
+    presence_ttl: float = 5.0
+    hello_timeout: float = 10.0
+    #: seconds a room without viewers stays subscribed
+    room_linger: float = 5.0
+    redis_prefix: str = "onair:chat:"
+
+
+def channel_of(broadcast_id: str) -> str:
+    # The hash tag keeps the channel on the same cluster slot as the keys.
+    return f"{{{broadcast_id}}}"
+
+
+@dataclass(eq=False)
+class Viewer:
+    """One connected socket, after its hello."""
+    ws: web.WebSocketResponse
+    transport: asyncio.Transport
+    broadcast_id: str
+    viewer_id: str
+    name: str
+    comments: TokenBucket
+    reactions: TokenBucket
+    abuse: TokenBucket
+    closed: bool = False
+    close_handle: asyncio.TimerHandle | None = None
+
+    def author(self) -> dict[str, str]:
+        return {"id": self.viewer_id, "name": self.name}
+
+
+@dataclass(eq=False)
+class Room:
+    broadcast_id: str
+    channel: str
+    viewers: set[Viewer] = field(default_factory=set)
+    pending: list[bytes] = field(default_factory=list)
+    #: (seq, comment id, frame) of recent comments, for joiners racing a tick
+    recent: deque[tuple[int, str, bytes]] = field(default_factory=lambda: deque(maxlen=256))
+    seen_seq: int = 0
+    flushed_seq: int = 0
+    reaction_delta: dict[str, int] = field(default_factory=dict)
+    reaction_totals: dict[str, int] = field(default_factory=dict)
+    local_reactions: dict[str, int] = field(default_factory=dict)
+    viewer_total: int = 0
+    viewers_changed: bool = False
+    pinned: dict[str, Any] | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    empty_since: float | None = None
+
+
+class ChatRelay:
+    def __init__(self, bus: Bus, node_id: str, moderator: CommentModerator | None = None,
+                 settings: ChatSettings | None = None, metrics: ChatMetrics | None = None) -> None:
+        self.bus = bus
+        self.node_id = node_id
+        self.moderator: CommentModerator = moderator or NoModeration()
+        self.settings = settings or ChatSettings()
+        self.metrics = metrics or ChatMetrics()
+        self.rooms: dict[str, Room] = {}
+        self.secret = b""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    # --- life --------------------------------------------------------------------
+    async def start(self, secret_candidate: bytes) -> None:
+        self.secret = await self.bus.cluster_secret(secret_candidate)
+        self._tasks = [asyncio.create_task(self._tick_loop(), name="chat-tick"),
+                       asyncio.create_task(self._reaction_loop(), name="chat-reactions"),
+                       asyncio.create_task(self._presence_loop(), name="chat-presence")]
+
+    async def close(self) -> None:
+        self._closing = True
+        await self.close_viewers()
+        tasks = self._tasks + [r.task for r in self.rooms.values() if r.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        self.rooms.clear()
+
+    async def close_viewers(self) -> None:
+        """Close every socket with GOING_AWAY (on shutdown)."""
+        viewers = [v for room in self.rooms.values() for v in room.viewers]
+        for viewer in viewers:
+            viewer.closed = True
+        if viewers:
+            await asyncio.wait([asyncio.create_task(self._close_ws(v.ws, proto.CLOSE_GOING_AWAY, "server shutdown"))
+                                for v in viewers], timeout=3)
+        for viewer in viewers:
+            if viewer.close_handle is not None:
+                viewer.close_handle.cancel()
+            viewer.transport.abort()
+
+    @staticmethod
+    async def _close_ws(ws: web.WebSocketResponse, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 2)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+
+    # --- rooms -------------------------------------------------------------------
+    async def room(self, broadcast_id: str) -> Room:
+        room = self.rooms.get(broadcast_id)
+        if room is None:
+            room = Room(broadcast_id, channel_of(broadcast_id))
+            self.rooms[broadcast_id] = room
+            room.task = asyncio.create_task(self._room_loop(room), name=f"chat-room-{broadcast_id}")
+        room.empty_since = None
+        try:
+            await asyncio.wait_for(asyncio.shield(room.ready.wait()), 5)
+        except asyncio.TimeoutError:
+            raise BusUnavailable("chat state not reachable") from None
+        return room
+
+    async def _room_loop(self, room: Room) -> None:
+        while True:
+            try:
+                await self._room_reader(room)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A reader must not die silently and leave its viewers without events.
+                log.exception("room %s: reader failed; restarting it", room.broadcast_id)
+                await asyncio.sleep(1.0)
+
+    async def _room_reader(self, room: Room) -> None:
+        async with self.bus.subscribe(room.channel) as sub:
+            while True:
+                try:
+                    room.seen_seq = room.flushed_seq = await self.bus.last_seq(room.broadcast_id)
+                    room.reaction_totals = await self.bus.reaction_totals(room.broadcast_id)
+                    room.pinned = await self.bus.pinned(room.broadcast_id)
+                    break
+                except BusUnavailable:
+                    await asyncio.sleep(0.5)
+            room.ready.set()
+            async for data in sub:
+                try:
+                    if data == GAP:
+                        await self._backfill(room, None)
+                    else:
+                        await self._on_bus_message(room, data)
+                except BusUnavailable as exc:
+                    log.warning("room %s: backfill failed: %s", room.broadcast_id, exc)
+                except (ValueError, KeyError, TypeError):
+                    log.warning("room %s: malformed bus message dropped", room.broadcast_id)
+
+    async def _on_bus_message(self, room: Room, data: bytes) -> None:
+        doc = json.loads(data)
+        kind = doc.get("type")
+        if kind == "comment":
+            seq = int(doc["seq"])
+            if seq <= room.seen_seq:
+                return  # already delivered (backfill raced the live message)
+            if room.seen_seq and seq > room.seen_seq + 1:
+                await self._backfill(room, seq)
+            self._add_comment(room, seq, doc["id"], data)
+            self.metrics.bus_lag_seconds.observe(max(0.0, time.time() - doc.get("ts", 0) / 1000))
+        elif kind == "reactions":
+            for name, n in doc.get("counts", {}).items():
+                room.reaction_delta[name] = room.reaction_delta.get(name, 0) + int(n)
+            # Published atomically with the increment: the latest message has the latest totals.
+            room.reaction_totals = {k: int(v) for k, v in doc.get("totals", {}).items()}
+        elif kind == "comment_removed":
+            # Also forget it for joiners that race the tick (they get no removal event).
+            removed = doc["id"]
+            if any(entry[1] == removed for entry in room.recent):
+                room.recent = deque((e for e in room.recent if e[1] != removed), maxlen=room.recent.maxlen)
+            room.pending.append(proto.text_frame(data))
+        elif kind == "pinned":
+            room.pinned = doc.get("comment")
+            room.pending.append(proto.text_frame(data))
+
+    def _add_comment(self, room: Room, seq: int, comment_id: str, data: bytes) -> None:
+        frame = proto.text_frame(data)
+        room.seen_seq = seq
+        room.pending.append(frame)
+        room.recent.append((seq, comment_id, frame))
+
+    async def _backfill(self, room: Room, before: int | None) -> None:
+        """Add the comments with seq in (seen_seq, before) from the shared history."""
+        history = await self.bus.history(room.broadcast_id)
+        for comment in history:
+            seq = int(comment["seq"])
+            if seq > room.seen_seq and (before is None or seq < before) and not comment.get("removed"):
+                comment.pop("removed", None)
+                self._add_comment(room, seq, comment["id"], comment_json(comment))
+                self.metrics.backfilled.inc()
+
+    # --- viewers -----------------------------------------------------------------
+    def new_viewer(self, ws: web.WebSocketResponse, transport: asyncio.Transport, broadcast_id: str,
+                   viewer_id: str, name: str) -> Viewer:
+        s = self.settings
+        sock = transport.get_extra_info("socket")
+        if sock is not None and s.socket_sndbuf:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, s.socket_sndbuf)
+            except OSError:
+                pass
+        return Viewer(ws, transport, broadcast_id, viewer_id, name,
+                      TokenBucket(s.comment_rate, s.comment_burst), TokenBucket(s.react_rate, s.react_burst),
+                      TokenBucket(2.0, s.abuse_burst))
+
+    async def join(self, viewer: Viewer, since: str | int | None) -> None:
+        room = await self.room(viewer.broadcast_id)
+        history = await self.bus.history(viewer.broadcast_id)
+        # From here on nothing awaits: the join is atomic with respect to the tick.
+        flushed = room.flushed_seq
+        comments = [c for c in history if int(c["seq"]) <= flushed]
+        known = {c["id"] for c in comments}
+        top = max((int(c["seq"]) for c in comments), default=0)
+        for seq, comment_id, frame in room.recent:
+            # Flushed after our history read: not in it, but already sent to the others.
+            if top < seq <= flushed and comment_id not in known:
+                comments.append(json.loads(_frame_payload(frame)))
+        since_seq = _resolve_since(comments, since)
+        shown = [comment_fields(c) for c in comments if not c.get("removed") and int(c["seq"]) > since_seq]
+        shown = shown[-self.settings.history_limit:]
+        out = [proto.text_frame(proto.event("history", comments=shown, you=viewer.author())),
+               proto.text_frame(proto.event("pinned", comment=room.pinned)),
+               proto.text_frame(proto.event("reactions", counts={}, totals=room.reaction_totals)),
+               proto.text_frame(proto.event("viewers", count=max(room.viewer_total, len(room.viewers) + 1)))]
+        room.viewers.add(viewer)
+        self.metrics.viewers.inc()
+        self.write(viewer, b"".join(out))
+
+    def leave(self, viewer: Viewer) -> None:
+        room = self.rooms.get(viewer.broadcast_id)
+        if room is not None and viewer in room.viewers:
+            room.viewers.discard(viewer)
+            self.metrics.viewers.dec()
+            if not room.viewers:
+                room.empty_since = time.monotonic()
+        if viewer.close_handle is not None:
+            viewer.close_handle.cancel()
+            viewer.close_handle = None
+
+    def write(self, viewer: Viewer, data: bytes) -> None:
+        """Queue bytes on the viewer's transport, or drop the viewer if it is too slow."""
+        if viewer.closed:
+            return
+        transport = viewer.transport
+        if transport.is_closing():
+            viewer.closed = True
+            self.leave(viewer)
+            return
+        buffered = transport.get_write_buffer_size()
+        if buffered + len(data) > self.settings.send_buffer_limit:
+            self._drop_slow(viewer, buffered)
+            return
+        transport.write(data)
+        self.metrics.note_buffer(buffered + len(data))
+
+    def _drop_slow(self, viewer: Viewer, buffered: int) -> None:
+        viewer.closed = True
+        self.leave(viewer)
+        self.metrics.slow_dropped.inc()
+        log.info("viewer %s of %s dropped: send buffer %d bytes (bound %d)", viewer.viewer_id,
+                 viewer.broadcast_id, buffered, self.settings.send_buffer_limit)
+        # The close frame goes out behind what is buffered; if the peer still does
+        # not read, the connection is aborted, which frees the buffer.
+        viewer.transport.write(proto.close_frame(proto.CLOSE_SLOW_CONSUMER, "too slow"))
+        viewer.close_handle = asyncio.get_running_loop().call_later(2.0, viewer.transport.abort)
+
+    def send(self, viewer: Viewer, payload: bytes) -> None:
+        self.write(viewer, proto.text_frame(payload))
+
+    # --- incoming ----------------------------------------------------------------
+    def allow_message(self, viewer: Viewer, bucket: TokenBucket) -> bool:
+        """False (and an error event) when rate limited; raises ``Abusive`` past the abuse bound."""
+        if bucket.take():
+            return True
+        self.metrics.rate_limited.inc()
+        if not viewer.abuse.take():
+            raise Abusive()
+        self.send(viewer, proto.error_event("rate_limited", "too many messages; slow down"))
+        return False
+
+    async def handle_comment(self, viewer: Viewer, message: proto.CommentIn) -> None:
+        if not self.allow_message(viewer, viewer.comments):
+            return
+        started = time.monotonic()
+        bid = viewer.broadcast_id
+        if await self.bus.is_banned(bid, viewer.viewer_id):
+            self.send(viewer, proto.error_event("banned", "you are banned from this chat"))
+            return
+        try:
+            outcome = await self.moderator.moderate(bid, viewer.viewer_id, message.text)
+        except Exception:
+            # Fail closed: a moderator that breaks holds the comment for review.
+            log.exception("moderation failed for a comment on %s; holding it", bid)
+            outcome = ModerationOutcome(Action.HOLD, reason="moderation_error", filter="error")
+        comment = new_comment(viewer.author(), message.text, message.question)
+        self.metrics.comments.labels(outcome.action.value).inc()
+        if outcome.action is Action.PUBLISH:
+            await self.publish_comment(bid, comment)
+            self.metrics.post_seconds.observe(time.monotonic() - started)
+        elif outcome.action is Action.PUBLISH_CENSORED:
+            comment["text"] = outcome.text if outcome.text is not None else comment["text"]
+            await self.publish_comment(bid, comment)
+            self.metrics.post_seconds.observe(time.monotonic() - started)
+        elif outcome.action is Action.HOLD:
+            held = Held("h_" + secrets.token_urlsafe(9), {**comment, "reason": outcome.reason, "filter": outcome.filter})
+            await self.bus.hold(bid, held)
+            self.send(viewer, proto.error_event("held_for_review", "your comment is held for review",
+                                                held_id=held.id, reason=outcome.reason))
+        else:
+            self.send(viewer, proto.error_event("rejected", outcome.reason or "comment rejected",
+                                                reason=outcome.reason, filter=outcome.filter))
+
+    def handle_react(self, viewer: Viewer, message: proto.React) -> None:
+        if not self.allow_message(viewer, viewer.reactions):
+            return
+        room = self.rooms.get(viewer.broadcast_id)
+        if room is not None:
+            room.local_reactions[message.kind] = room.local_reactions.get(message.kind, 0) + 1
+
+    # --- host actions (called by the moderation API) ------------------------------
+    async def publish_comment(self, broadcast_id: str, comment: dict[str, Any]) -> int:
+        """Give ``comment`` (from ``new_comment``) its seq and publish it everywhere."""
+        body = comment_json({k: v for k, v in comment.items() if k != "seq"})
+        return await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body)
+
+    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
+        """Remove from history and from every viewer's screen on every node."""
+        known = await self.bus.remove_comment(broadcast_id, comment_id)
+        await self.bus.publish(channel_of(broadcast_id), proto.event("comment_removed", id=comment_id))
+        return known
+
+    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
+        """Publish a held comment (approval); None if it is unknown or already handled."""
+        held = await self.bus.take_held(broadcast_id, held_id)
+        if held is None:
+            return None
+        comment = {k: v for k, v in held.comment.items() if k not in ("reason", "filter")}
+        comment["seq"] = await self.publish_comment(broadcast_id, comment)
+        return comment
+
+    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
+        return await self.bus.take_held(broadcast_id, held_id) is not None
+
+    async def list_held(self, broadcast_id: str) -> list[Held]:
+        return await self.bus.list_held(broadcast_id)
+
+    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
+        shown = comment_fields(comment) if comment is not None else None
+        if shown is not None:
+            shown.pop("type", None)
+        await self.bus.set_pinned(broadcast_id, shown)
+        await self.bus.publish(channel_of(broadcast_id), proto.event("pinned", comment=shown))
+
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
+        await self.bus.ban(broadcast_id, viewer_id, seconds)
+
+    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
+        await self.bus.unban(broadcast_id, viewer_id)
+
+    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
+        return await self.bus.is_banned(broadcast_id, viewer_id)
+
+    # --- loops ------------------------------------------------------------------
+    def collect(self, tick_no: int = 0) -> list[tuple[Room, bytes, list[Viewer]]]:
+        """One fan-out tick's work: per room, the pending events framed once and
+        joined into one batch, and the viewers it goes to (a snapshot: a viewer
+        that joins after this point got these events in its history)."""
+        large = self.settings.large_room
+        work = []
+        for room in self.rooms.values():
+            if tick_no % 2 and len(room.viewers) >= large:
+                continue
+            frames = room.pending
+            if room.reaction_delta:
+                frames.append(proto.text_frame(proto.event("reactions", counts=room.reaction_delta,
+                                                           totals=room.reaction_totals)))
+                room.reaction_delta = {}
+            if room.viewers_changed:
+                frames.append(proto.text_frame(proto.event("viewers", count=room.viewer_total)))
+                room.viewers_changed = False
+            if not frames:
+                continue
+            room.pending = []
+            room.flushed_seq = room.seen_seq
+            self.metrics.batches.inc()
+            work.append((room, b"".join(frames), list(room.viewers)))
+        return work
+
+    def flush(self, tick_no: int = 0) -> None:
+        """One whole tick at once (tests and small nodes)."""
+        for room, batch, viewers in self.collect(tick_no):
+            self._write_many(viewers, batch)
+
+    def _write_many(self, viewers: list[Viewer], batch: bytes) -> None:
+        # The hot loop at scale (10,000 sockets per tick): ``write`` inlined.
+        limit = self.settings.send_buffer_limit - len(batch)
+        top = 0
+        slow: list[tuple[Viewer, int]] = []
+        gone: list[Viewer] = []
+        for viewer in viewers:
+            transport = viewer.transport
+            if viewer.closed or transport.is_closing():
+                gone.append(viewer)
+                continue
+            buffered = transport.get_write_buffer_size()
+            if buffered > limit:
+                slow.append((viewer, buffered))
+                continue
+            transport.write(batch)
+            if buffered > top:
+                top = buffered
+        self.metrics.note_buffer(top + len(batch))
+        for viewer in gone:
+            viewer.closed = True
+            self.leave(viewer)
+        for viewer, buffered in slow:
+            if not viewer.closed:
+                self._drop_slow(viewer, buffered)
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = self.settings.tick
+        chunk = WRITE_CHUNK
+        tick_no = 0
+        deadline = loop.time()
+        while True:
+            deadline += tick
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            if loop.time() - deadline > tick:
+                deadline = loop.time()  # fell behind: don't try to catch up in a burst
+            tick_no += 1
+            started = loop.time()
+            try:
+                work = self.collect(tick_no)
+                for room, batch, viewers in work:
+                    # Thousands of writes (a syscall each) in slices, yielding in
+                    # between, so Redis replies and incoming comments are not held
+                    # up behind one long write loop.  Batch order per socket holds:
+                    # the next tick starts after this one is written.
+                    for i in range(0, len(viewers), chunk):
+                        self._write_many(viewers[i:i + chunk], batch)
+                        if i + chunk < len(viewers):
+                            await asyncio.sleep(0)
+                if work:
+                    self.metrics.flush_seconds.observe(loop.time() - started)
+            except Exception:
+                log.exception("chat tick failed")
+
+    async def _reaction_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.settings.tick, 0.1))
+            for room in list(self.rooms.values()):
+                if not room.local_reactions:
+                    continue
+                counts, room.local_reactions = room.local_reactions, {}
+                try:
+                    await self.bus.add_reactions(room.broadcast_id, room.channel, counts, self.node_id)
+                except BusUnavailable:
+                    # Keep them for the next tick: nothing lost while Redis restarts.
+                    for kind, n in counts.items():
+                        room.local_reactions[kind] = room.local_reactions.get(kind, 0) + n
+
+    async def _presence_loop(self) -> None:
+        rounds = 0
+        while True:
+            try:
+                await self._presence_round(rounds)
+            except BusUnavailable as exc:
+                log.debug("presence: %s", exc)
+            except Exception:
+                log.exception("presence round failed")
+            rounds += 1
+            await asyncio.sleep(self.settings.presence_interval)
+
+    async def _presence_round(self, rounds: int) -> None:
+        now = time.monotonic()
+        for bid, room in list(self.rooms.items()):
+            if not room.viewers and room.empty_since is not None and now - room.empty_since > self.settings.room_linger:
+                del self.rooms[bid]
+                if room.task is not None:
+                    room.task.cancel()
+                    try:
+                        await room.task
+                    except asyncio.CancelledError:
+                        pass
+        counts = {bid: len(room.viewers) for bid, room in self.rooms.items()}
+        await self.bus.report_viewers(self.node_id, counts, self.settings.presence_ttl)
+        totals = await self.bus.viewer_counts(list(counts))
+        for bid, total in totals.items():
+            room = self.rooms.get(bid)
+            if room is not None and total != room.viewer_total:
+                room.viewer_total = total
+                room.viewers_changed = True
+        if rounds % 5 == 4:
+            # Re-assert the cluster secret: a Redis restarted without persistence lost it.
+            secret = await self.bus.cluster_secret(self.secret)
+            if secret != self.secret:
+                log.warning("cluster secret in the bus differs from this node's; tokens of one side will fail")
+
+
+class Abusive(Exception):
+    """The client keeps flooding after rate-limit errors: close it with 1008."""
+
+
+def new_comment(author: dict[str, str], text: str, question: bool) -> dict[str, Any]:
+    return {"id": "c_" + secrets.token_urlsafe(9), "ts": int(time.time() * 1000), "author": author,
+            "text": text, "question": question}
+
+
+_FIELDS = ("type", "seq", "id", "ts", "author", "text", "question")
+
+
+def comment_fields(comment: dict[str, Any]) -> dict[str, Any]:
+    """The fields a viewer sees, in a fixed order."""
+    out: dict[str, Any] = {"type": "comment"}
+    out.update((k, comment[k]) for k in _FIELDS[1:] if k in comment)
+    return out
+
+
+def comment_json(comment: dict[str, Any]) -> bytes:
+    return json.dumps(comment_fields(comment), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _frame_payload(frame: bytes) -> bytes:
+    n = frame[1] & 0x7F
+    return frame[2 + (2 if n == 126 else 8 if n == 127 else 0):]
+
+
+def _resolve_since(comments: list[dict[str, Any]], since: str | int | None) -> int:
+    if since is None:
+        return 0
+    if isinstance(since, int):
+        return since
+    for comment in comments:
+        if comment["id"] == since:
+            return int(comment["seq"])
+    return 0  # unknown (older than the history bound): send all we have

@@ -1,0 +1,209 @@
+// The watch page's chat half: live comments, questions, the pinned comment, the
+// viewer count, the reaction bar and floating reactions, over /ws/<broadcast id>.
+// User text is only ever put in the page with textContent (never innerHTML).
+// Protocol: docs/chat-protocol.md.
+"use strict";
+(function () {
+  const broadcastId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const els = {
+    viewers: document.getElementById("viewers"),
+    pinned: document.getElementById("pinned"),
+    comments: document.getElementById("comments"),
+    form: document.getElementById("comment-form"),
+    name: document.getElementById("name"),
+    text: document.getElementById("comment-text"),
+    question: document.getElementById("comment-question"),
+    status: document.getElementById("chat-status"),
+    bar: document.getElementById("reaction-bar"),
+    layer: document.getElementById("reaction-layer"),
+  };
+  const KINDS = [["like", "\u{1F44D}"], ["celebrate", "\u{1F44F}"], ["love", "\u2764\uFE0F"],
+                 ["insightful", "\u{1F4A1}"], ["curious", "\u{1F914}"]];
+  const ICON = Object.fromEntries(KINDS);
+  const MAX_SHOWN = 200;          // comments kept in the list
+  const MAX_FLOATING = 30;        // floating icons on screen at once
+  // A viewer token (restricted broadcasts) comes in the URL fragment: #token=...
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+
+  const chat = { socket: null, lastId: null, lastSeq: 0, you: null, totals: {}, connected: false,
+                 outbox: [], send, react };
+  window.onairChat = chat;
+
+  let retry = 0;
+  let helloName = null;
+
+  function setStatus(text) { els.status.textContent = text || ""; }
+
+  function currentName() {
+    const typed = (els.name.value || "").trim();
+    if (typed) return typed.slice(0, 40);
+    let stored = null;
+    try { stored = localStorage.getItem("onair-name"); } catch (e) { /* private mode */ }
+    return stored || "guest-" + Math.random().toString(36).slice(2, 6);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(broadcastId));
+    chat.socket = socket;
+    socket.addEventListener("open", () => {
+      helloName = currentName();
+      const hello = { type: "hello" };
+      if (token) hello.token = token; else hello.name = helloName;
+      if (chat.lastId) hello.since = chat.lastId;   // only what we missed, no duplicates
+      socket.send(JSON.stringify(hello));
+    });
+    socket.addEventListener("message", (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      handle(msg);
+    });
+    socket.addEventListener("close", (ev) => {
+      chat.connected = false;
+      if (ev.code === 4001 || ev.code === 4004) { setStatus("chat unavailable (" + ev.reason + ")"); return; }
+      // Back off 0.5 s, 1 s, 2 s ... up to 10 s, and resume with `since`.
+      const delay = Math.min(10000, 500 * Math.pow(2, retry++));
+      setStatus("reconnecting…");
+      setTimeout(connect, delay);
+    });
+  }
+
+  function handle(msg) {
+    switch (msg.type) {
+      case "history":
+        retry = 0;
+        chat.connected = true;
+        chat.you = msg.you;
+        setStatus("");
+        if (!chat.lastId) els.comments.textContent = "";
+        msg.comments.forEach(addComment);
+        flushOutbox();
+        break;
+      case "comment": addComment(msg); break;
+      case "comment_removed": {
+        const li = els.comments.querySelector('li[data-comment-id="' + cssEscape(msg.id) + '"]');
+        if (li) li.remove();
+        if (els.pinned.dataset.commentId === msg.id) showPinned(null);
+        break;
+      }
+      case "pinned": showPinned(msg.comment); break;
+      case "viewers":
+        els.viewers.textContent = msg.count + (msg.count === 1 ? " viewer" : " viewers");
+        break;
+      case "reactions":
+        chat.totals = msg.totals || {};
+        for (const [kind, n] of Object.entries(msg.counts || {})) {
+          for (let i = 0; i < Math.min(n, 5); i++) floatIcon(kind);
+        }
+        updateBarTotals();
+        break;
+      case "error":
+        setStatus(msg.code === "held_for_review" ? "Your comment is held for review."
+                  : msg.message || msg.code);
+        break;
+    }
+  }
+
+  function addComment(c) {
+    if (c.seq <= chat.lastSeq) return;   // already shown
+    chat.lastSeq = c.seq;
+    chat.lastId = c.id;
+    const li = document.createElement("li");
+    li.dataset.commentId = c.id;
+    if (c.question) li.classList.add("question");
+    const author = document.createElement("span");
+    author.className = "author";
+    author.textContent = c.author && c.author.name ? c.author.name : "?";
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = c.text;
+    li.append(author, text);
+    const atBottom = els.comments.scrollHeight - els.comments.scrollTop - els.comments.clientHeight < 40;
+    els.comments.append(li);
+    while (els.comments.children.length > MAX_SHOWN) els.comments.firstElementChild.remove();
+    if (atBottom) els.comments.scrollTop = els.comments.scrollHeight;
+  }
+
+  function showPinned(c) {
+    if (!c) { els.pinned.hidden = true; els.pinned.textContent = ""; delete els.pinned.dataset.commentId; return; }
+    els.pinned.textContent = "";
+    const label = document.createElement("strong");
+    label.textContent = "\u{1F4CC} " + (c.author && c.author.name ? c.author.name : "") + ": ";
+    const text = document.createElement("span");
+    text.textContent = c.text;
+    els.pinned.append(label, text);
+    els.pinned.dataset.commentId = c.id;
+    els.pinned.hidden = false;
+  }
+
+  function floatIcon(kind) {
+    if (!ICON[kind] || els.layer.childElementCount >= MAX_FLOATING) return;
+    const span = document.createElement("span");
+    span.className = "floating-reaction";
+    span.textContent = ICON[kind];
+    span.style.left = (70 + Math.random() * 25) + "%";
+    span.addEventListener("animationend", () => span.remove());
+    setTimeout(() => span.remove(), 3000);   // also when animations are off
+    els.layer.append(span);
+  }
+
+  function buildBar() {
+    for (const [kind, icon] of KINDS) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.kind = kind;
+      button.title = kind;
+      button.setAttribute("aria-label", kind);
+      button.textContent = icon;
+      button.addEventListener("click", () => react(kind));
+      els.bar.append(button);
+    }
+  }
+
+  function updateBarTotals() {
+    for (const button of els.bar.querySelectorAll("button")) {
+      const n = chat.totals[button.dataset.kind] || 0;
+      button.textContent = ICON[button.dataset.kind] + (n ? " " + n : "");
+    }
+  }
+
+  function raw(doc) {
+    if (chat.socket && chat.socket.readyState === WebSocket.OPEN && chat.connected) {
+      chat.socket.send(JSON.stringify(doc));
+      return true;
+    }
+    if (chat.outbox.length < 20) chat.outbox.push(doc);
+    return false;
+  }
+
+  function flushOutbox() {
+    const pending = chat.outbox.splice(0);
+    pending.forEach(raw);
+  }
+
+  function send(text, question) {
+    return raw({ type: "comment", text: String(text), question: !!question });
+  }
+
+  function react(kind) { return raw({ type: "react", kind }); }
+
+  function cssEscape(value) {
+    return window.CSS && CSS.escape ? CSS.escape(value) : String(value).replace(/["\\]/g, "\\$&");
+  }
+
+  els.form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const text = els.text.value.trim();
+    if (!text) return;
+    const name = (els.name.value || "").trim();
+    if (name) { try { localStorage.setItem("onair-name", name); } catch (e) { /* private mode */ } }
+    send(text, els.question.checked);
+    els.text.value = "";
+    els.question.checked = false;
+    // A new name takes effect on the next hello: reconnect (with `since`, so nothing is missed).
+    if (!token && name && name !== helloName && chat.socket) { retry = 0; chat.socket.close(1000, "rename"); }
+  });
+
+  buildBar();
+  connect();
+})();

@@ -1,0 +1,173 @@
+"""The bus contract, run against the in-process backend and a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broadcaster.bus import GAP, Bus, BusUnavailable, Held, MemoryBus, RedisBus, open_bus
+from tests.broadcaster.chat_support import REDIS_URL, RedisServer, private_redis, require_redis  # noqa: F401
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Bus]:
+    if request.param == "redis":
+        require_redis()
+        prefix = f"test:{uuid.uuid4().hex[:10]}:"
+        b: Bus = RedisBus(REDIS_URL, prefix=prefix, history_size=5, retention=60)
+    else:
+        b = MemoryBus(history_size=5, secret_path=tmp_path / "secret")
+    await b.start()
+    yield b
+    if isinstance(b, RedisBus):
+        keys = [k async for k in b._redis.scan_iter(match=b.prefix + "*")]
+        if keys:
+            await b._redis.delete(*keys)
+    await b.close()
+
+
+def comment(cid: str, text: str = "t") -> bytes:
+    return json.dumps({"type": "comment", "id": cid, "text": text}).encode()
+
+
+async def test_publish_reaches_every_subscriber_of_the_channel(bus: Bus) -> None:
+    async with bus.subscribe("{a}") as s1, bus.subscribe("{a}") as s2, bus.subscribe("{b}") as other:
+        await bus.publish("{a}", b"one")
+        await bus.publish("{a}", b"two")
+        for sub in (s1, s2):
+            assert [await asyncio.wait_for(sub.get(), 2) for _ in range(2)] == [b"one", b"two"]
+        await bus.publish("{b}", b"three")
+        assert await asyncio.wait_for(other.get(), 2) == b"three"
+        assert s1.get_nowait() is None
+
+
+async def test_subscription_queue_is_bounded_and_counts_drops(bus: Bus) -> None:
+    async with bus.subscribe("{q}", maxsize=3) as sub:
+        for i in range(10):
+            await bus.publish("{q}", str(i).encode())
+        await asyncio.sleep(0.3)  # let the Redis reader deliver
+        got = [sub.get_nowait() for _ in range(3)]
+        assert got == [b"7", b"8", b"9"] and sub.get_nowait() is None
+        assert sub.dropped == 7
+
+
+async def test_post_comment_orders_stores_and_publishes(bus: Bus) -> None:
+    async with bus.subscribe("{c}") as sub:
+        seqs = [await bus.post_comment("c", "{c}", comment(f"id{i}")) for i in range(7)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 7 and seqs[-1] - seqs[0] == 6
+        published = [json.loads(await asyncio.wait_for(sub.get(), 2)) for _ in range(7)]
+    assert [p["seq"] for p in published] == seqs
+    assert published[0] == {"seq": seqs[0], "type": "comment", "id": "id0", "text": "t"}
+    assert await bus.last_seq("c") == seqs[-1]
+    history = await bus.history("c")
+    assert [h["id"] for h in history] == [f"id{i}" for i in range(2, 7)]  # bounded to 5
+    assert await bus.remove_comment("c", "id4")
+    history = await bus.history("c")
+    assert [h.get("removed", False) for h in history] == [False, False, True, False, False]
+
+
+async def test_reaction_totals_are_atomic_with_their_message(bus: Bus) -> None:
+    async with bus.subscribe("{r}") as sub:
+        await asyncio.gather(*(bus.add_reactions("r", "{r}", {"like": 3, "love": 1}, f"n{i}") for i in range(10)))
+        msgs = [json.loads(await asyncio.wait_for(sub.get(), 2)) for _ in range(10)]
+    likes = [m["totals"]["like"] for m in msgs]
+    assert likes == sorted(likes) and likes[-1] == 30  # publish order = increment order
+    assert all(m["type"] == "reactions" and m["counts"] == {"like": 3, "love": 1} for m in msgs)
+    assert await bus.reaction_totals("r") == {"like": 30, "love": 10}
+
+
+async def test_bans_held_pinned(bus: Bus) -> None:
+    assert not await bus.is_banned("m", "v1")
+    await bus.ban("m", "v1")
+    await bus.ban("m", "v2", seconds=1)
+    assert await bus.is_banned("m", "v1") and await bus.is_banned("m", "v2")
+    await asyncio.sleep(2.1)
+    assert await bus.is_banned("m", "v1") and not await bus.is_banned("m", "v2")
+    await bus.unban("m", "v1")
+    assert not await bus.is_banned("m", "v1")
+
+    await bus.hold("m", Held("h1", {"id": "c1", "text": "held"}))
+    assert [h.id for h in await bus.list_held("m")] == ["h1"]
+    taken = await asyncio.gather(bus.take_held("m", "h1"), bus.take_held("m", "h1"))
+    assert sorted(t is None for t in taken) == [False, True]  # exactly once
+    assert await bus.list_held("m") == []
+
+    assert await bus.pinned("m") is None
+    await bus.set_pinned("m", {"id": "c1", "text": "pin"})
+    assert await bus.pinned("m") == {"id": "c1", "text": "pin"}
+    await bus.set_pinned("m", None)
+    assert await bus.pinned("m") is None
+
+
+async def test_viewer_counts_sum_nodes_and_expire(bus: Bus) -> None:
+    await bus.report_viewers("node-a", {"x": 3, "y": 1}, ttl=1)
+    await bus.report_viewers("node-b", {"x": 4}, ttl=10)
+    assert await bus.viewer_counts(["x", "y", "z"]) == {"x": 7, "y": 1, "z": 0}
+    await asyncio.sleep(1.2)
+    assert await bus.viewer_counts(["x", "y"]) == {"x": 4, "y": 0}
+
+
+async def test_cluster_secret_first_writer_wins(bus: Bus) -> None:
+    first = await bus.cluster_secret(b"\x01" * 32)
+    assert first == b"\x01" * 32
+    assert await bus.cluster_secret(b"\x02" * 32) == first
+
+
+def test_open_bus_picks_backend_from_url() -> None:
+    assert isinstance(open_bus(""), MemoryBus)
+    assert isinstance(open_bus("redis://127.0.0.1:6379/0"), RedisBus)
+    with pytest.raises(ValueError, match="unsupported bus URL scheme: 'kafka'"):
+        open_bus("kafka://x")
+
+
+async def test_redis_bus_reconnects_and_resubscribes(private_redis: RedisServer) -> None:
+    bus = RedisBus(private_redis.url, prefix="t:")
+    await bus.start()
+    try:
+        assert bus.sharded  # Redis 7 here: SSUBSCRIBE/SPUBLISH
+        async with bus.subscribe("{x}") as sub:
+            await bus.publish("{x}", b"before")
+            assert await asyncio.wait_for(sub.get(), 2) == b"before"
+            private_redis.kill()
+            with pytest.raises(BusUnavailable):
+                await bus.publish("{x}", b"lost")
+            private_redis.start()
+            # The reader resubscribes by itself; publishes succeed again and arrive.
+            got: list[bytes] = []
+            for _ in range(100):
+                try:
+                    await bus.publish("{x}", b"after")
+                except BusUnavailable:
+                    await asyncio.sleep(0.1)
+                    continue
+                try:
+                    while True:
+                        got.append(await asyncio.wait_for(sub.get(), 0.2))
+                        if b"after" in got:
+                            break
+                except asyncio.TimeoutError:
+                    continue
+                break
+            assert GAP in got and b"after" in got
+            assert got.index(GAP) < got.index(b"after")
+            assert bus.reconnects >= 1
+    finally:
+        await bus.close()
+
+
+async def test_memory_bus_keeps_held_comments_across_restarts(tmp_path: Path) -> None:
+    first = MemoryBus(held_path=tmp_path / "held.json")
+    await first.start()
+    await first.hold("b", Held("h1", {"id": "c1", "text": "wait"}))
+    await first.hold("b", Held("h2", {"id": "c2", "text": "and me"}))
+    await first.take_held("b", "h2")
+    await first.close()
+    second = MemoryBus(held_path=tmp_path / "held.json")
+    await second.start()
+    assert await second.list_held("b") == [Held("h1", {"id": "c1", "text": "wait"})]
+    assert await second.take_held("b", "h1") is not None

@@ -1,0 +1,84 @@
+"""The watch page's chat (player-demo/chat.js) in headless Chromium: user text is
+shown as text, never run; removals, pins, questions, viewers and reactions show."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.broadcaster.chat_support import ChatNode, IN_CI
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+async def browser():
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        if IN_CI:
+            pytest.fail("playwright is not installed")
+        pytest.skip("playwright is not installed")
+    if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed")
+        pytest.skip("chromium is not installed")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        await b.close()
+
+
+async def test_comment_markup_is_shown_as_text(browser, tmp_path, aiohttp_client) -> None:
+    node = await ChatNode("memory", tmp_path).start(aiohttp_client)
+    b = await node.create_broadcast()
+    # CSP bypassed on purpose: the page's CSP would block an inline onerror anyway;
+    # without it this checks that chat.js itself never turns text into markup.
+    context = await browser.new_context(bypass_csp=True)
+    page = await context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    await page.goto(f"http://127.0.0.1:{node.client.port}/watch/{b['id']}")
+    await page.wait_for_function("window.onairChat && window.onairChat.connected")
+    await page.evaluate("([t]) => window.onairChat.send(t)", [XSS])
+    li = page.locator("#comments li").first
+    await li.wait_for()
+    assert await li.locator(".text").text_content() == XSS
+    assert (await li.text_content()).endswith(XSS)
+    # the same from another viewer through the server, as a question
+    other = await node.viewer(b["id"], name=XSS)
+    await other.comment(XSS + "<script>alert(2)</script>", question=True)
+    second = page.locator("#comments li").nth(1)
+    await second.wait_for()
+    assert await second.locator(".text").text_content() == XSS + "<script>alert(2)</script>"
+    assert await second.locator(".author").text_content() == XSS
+    assert await second.get_attribute("class") == "question"
+    await page.wait_for_timeout(300)  # give a would-be onerror handler its chance
+    assert await page.evaluate("document.querySelectorAll('img, #comments script').length") == 0
+    assert dialogs == []
+
+    # removal everywhere: the element goes away by data-comment-id
+    comment_id = await second.get_attribute("data-comment-id")
+    await node.relay.remove_comment(b["id"], comment_id)
+    await page.wait_for_function("(id) => !document.querySelector(`li[data-comment-id='${id}']`)", arg=comment_id)
+    assert await page.locator("#comments li").count() == 1
+
+    # pinned, viewers, reactions
+    first_id = await li.get_attribute("data-comment-id")
+    await node.relay.set_pinned(b["id"], {"id": first_id, "text": XSS, "author": {"id": "v", "name": "host"}})
+    await page.wait_for_function("!document.getElementById('pinned').hidden")
+    assert (await page.locator("#pinned").text_content()).endswith(XSS)
+    await page.wait_for_function("document.getElementById('viewers').textContent === '2 viewers'")
+    assert await page.locator("#reaction-bar button").count() == 5
+    await page.click("#reaction-bar button[data-kind=love]")
+    await page.wait_for_function("(window.onairChat.totals.love || 0) === 1")
+    assert await page.locator("#reaction-layer .floating-reaction").count() >= 1
+    assert dialogs == []
+    await context.close()
