@@ -307,3 +307,25 @@ async def test_golive_page_in_chromium_goes_live_and_plays(tmp_path: Path) -> No
 
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(golive_scenario(Path(sys.argv[1])))))
+
+
+async def test_vanished_whip_publisher_ends_the_broadcast_within_30_s(node: Node) -> None:
+    """No DELETE, the network just goes: ICE/DTLS/media timeout, then the (short) grace, then ended."""
+    status, broadcast = await node.api("POST", "/api/broadcasts", {"title": "vanish", "visibility": "public"})
+    assert status == 201, broadcast
+    bid = broadcast["id"]
+    client = WhipClient(f"{node.base}/whip/{bid}", broadcast["stream_key"])
+    try:
+        await client.publish([PatternVideoTrack(160, 120), ToneAudioTrack()])
+        await node.wait_status(bid, "live", 10)
+        await asyncio.sleep(3)
+        loop = asyncio.get_running_loop()
+        vanished_at = loop.time()
+        client.vanish()
+        await node.wait_status(bid, "ended", 30)
+        assert loop.time() - vanished_at <= 30
+    finally:
+        await client.close()
+    media = m3u8.loads((Path(node.app[LIVE]._config.hls_dir) / bid / "source" / "index.m3u8").read_text())  # noqa: SLF001
+    assert media.is_endlist and media.segments
+    assert node.app[WHIP_SESSIONS].peer_connections == 0
