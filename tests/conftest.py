@@ -99,9 +99,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--autoplay-policy=no-user-gesture-required"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Debian's Chromium driven by Playwright (no browser download)."""
+    """Debian's Chromium driven by Playwright (no browser download).
+
+    Function-scoped on purpose: Playwright's sync API runs an event loop in this
+    thread while it is started, which would break every asyncio test after it.
+    """
     require_tool("chromium")
     from playwright.sync_api import sync_playwright
 
