@@ -37,6 +37,8 @@ MAX_CSID = 65599
 _EXTENDED = 0xFFFFFF
 _MSG_SET_CHUNK_SIZE = 1
 _MSG_ABORT = 2
+#: message header size by chunk fmt
+_HEADER_SIZES = (11, 7, 3, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,23 +124,139 @@ class ChunkDecoder:
             self._buffered -= state.length
             state.partial = None
 
-    def feed(self, data: bytes) -> list[RtmpMessage]:
+    def feed(self, data: bytes | bytearray) -> list[RtmpMessage]:
+        # One loop over every chunk ``data`` completes, with the state in locals:
+        # this runs for every read of every publisher.  Bytes are parsed where
+        # they are (the read itself when nothing was left over); only an
+        # incomplete tail is kept, and bodies are copied once, out of a
+        # memoryview, into the message being assembled.
         self.bytes_received += len(data)
-        self._buffer += data
+        if self._buffer:
+            self._buffer += data
+            buf: bytes | bytearray = self._buffer
+        else:
+            buf = data
+        end = len(buf)
         messages: list[RtmpMessage] = []
-        pos = 0
-        buf = self._buffer
+        streams = self._streams
+        pos = start = 0
+        view = memoryview(buf)
         try:
-            while True:
-                consumed, message = self._parse_chunk(buf, pos)
-                if consumed == 0:
+            while pos < end:
+                start = pos
+                first = buf[pos]
+                fmt = first >> 6
+                csid = first & 0x3F
+                pos += 1
+                if csid == 0:
+                    if end - pos < 1:
+                        break
+                    csid = buf[pos] + 64
+                    pos += 1
+                elif csid == 1:
+                    if end - pos < 2:
+                        break
+                    csid = buf[pos + 1] * 256 + buf[pos] + 64
+                    pos += 2
+                header_size = _HEADER_SIZES[fmt]
+                if end - pos < header_size:
                     break
-                pos += consumed
-                if message is not None:
-                    messages.append(message)
+                state = streams.get(csid)
+                if state is None and fmt != 0:
+                    raise ChunkStreamError(
+                        f"chunk stream {csid}: fmt {fmt} chunk without a previous header", "bad_chunk")
+                length = type_id = stream_id = 0
+                if fmt <= 2:
+                    ts_field = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
+                    if fmt <= 1:
+                        length = (buf[pos + 3] << 16) | (buf[pos + 4] << 8) | buf[pos + 5]
+                        type_id = buf[pos + 6]
+                        # Refuse an oversized message as soon as its header is in, before
+                        # waiting for (or buffering) any of its body.
+                        if length > self.max_message_size:
+                            raise ChunkStreamError(
+                                f"message length {length} exceeds the limit of {self.max_message_size} bytes",
+                                "message_too_large")
+                        if fmt == 0:
+                            stream_id = int.from_bytes(buf[pos + 7:pos + 11], "little")
+                    extended = ts_field == _EXTENDED
+                else:
+                    ts_field = 0
+                    extended = state.extended if state is not None else False
+                pos += header_size
+                if extended:
+                    if end - pos < 4:
+                        break
+                    if fmt <= 2:
+                        ts_field = int.from_bytes(buf[pos:pos + 4], "big")
+                    pos += 4
+                partial = state.partial if state is not None else None
+                if partial is not None:
+                    if fmt != 3:
+                        raise ChunkStreamError(f"chunk stream {csid}: new message header (fmt {fmt}) before the "
+                                               "previous message completed", "bad_chunk")
+                    remaining = state.remaining  # type: ignore[union-attr]
+                else:
+                    remaining = length if fmt <= 1 else state.length  # type: ignore[union-attr]
+                take = self.chunk_size if self.chunk_size < remaining else remaining
+                if end - pos < take:
+                    break
+
+                # The chunk is complete: commit header state.
+                if state is None:
+                    state = streams[csid] = _StreamState()
+                if partial is None:  # first chunk of a new message
+                    if fmt == 0:
+                        state.timestamp = ts_field
+                        state.delta = ts_field
+                        state.length, state.type_id, state.stream_id = length, type_id, stream_id
+                    elif fmt == 1:
+                        state.delta = ts_field
+                        state.timestamp = (state.timestamp + ts_field) & 0xFFFFFFFF
+                        state.length, state.type_id = length, type_id
+                    elif fmt == 2:
+                        state.delta = ts_field
+                        state.timestamp = (state.timestamp + ts_field) & 0xFFFFFFFF
+                    else:
+                        state.timestamp = (state.timestamp + state.delta) & 0xFFFFFFFF
+                    if fmt <= 2:
+                        state.extended = extended
+                    if self._buffered + state.length > self.max_buffered:
+                        raise ChunkStreamError(f"partial messages would exceed the buffer limit of "
+                                               f"{self.max_buffered} bytes", "buffer_overflow")
+                    if take == state.length:
+                        # The whole message in one chunk (most audio): no assembly buffer.
+                        pos += take
+                        message = RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp,
+                                              bytes(view[pos - take:pos]))
+                        messages.append(message)
+                        if message.type_id <= _MSG_ABORT:
+                            self._apply_control(message)
+                        continue
+                    partial = state.partial = bytearray(view[pos:pos + take])
+                    state.remaining = state.length - take
+                    self._buffered += state.length
+                else:
+                    partial += view[pos:pos + take]
+                    state.remaining -= take
+                pos += take
+                if state.remaining > 0:
+                    continue
+                self._buffered -= state.length
+                state.partial = None
+                message = RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp, bytes(partial))
+                messages.append(message)
+                if message.type_id <= _MSG_ABORT:
                     self._apply_control(message)
+            else:
+                start = pos
         finally:
-            del self._buffer[:pos]
+            view.release()
+            # ``start``: where the first incomplete chunk begins (``end`` if none is).
+            if buf is self._buffer:
+                del self._buffer[:start]
+            elif start < end:
+                self._buffer += buf[start:]
         return messages
 
     # -- internals -------------------------------------------------------
@@ -152,106 +270,6 @@ class ChunkDecoder:
             if len(message.payload) != 4:
                 raise ChunkStreamError(f"abort message has {len(message.payload)} bytes, expected 4")
             self.abort(int.from_bytes(message.payload, "big"))
-
-    def _parse_chunk(self, buf: bytearray, pos: int) -> tuple[int, RtmpMessage | None]:
-        """Parse one chunk at ``pos``; return (bytes consumed or 0 if incomplete, message)."""
-        end = len(buf)
-        if pos >= end:
-            return 0, None
-        start = pos
-        first = buf[pos]
-        fmt = first >> 6
-        csid = first & 0x3F
-        pos += 1
-        if csid == 0:
-            if end - pos < 1:
-                return 0, None
-            csid = buf[pos] + 64
-            pos += 1
-        elif csid == 1:
-            if end - pos < 2:
-                return 0, None
-            csid = buf[pos + 1] * 256 + buf[pos] + 64
-            pos += 2
-        header_size = (11, 7, 3, 0)[fmt]
-        if end - pos < header_size:
-            return 0, None
-        state = self._streams.get(csid)
-        if fmt != 0 and state is None:
-            raise ChunkStreamError(f"chunk stream {csid}: fmt {fmt} chunk without a previous header", "bad_chunk")
-        ts_field = 0
-        length = type_id = stream_id = 0
-        if fmt <= 2:
-            ts_field = int.from_bytes(buf[pos:pos + 3], "big")
-        if fmt <= 1:
-            length = int.from_bytes(buf[pos + 3:pos + 6], "big")
-            type_id = buf[pos + 6]
-            # Refuse an oversized message as soon as its header is in, before
-            # waiting for (or buffering) any of its body.
-            if length > self.max_message_size:
-                raise ChunkStreamError(
-                    f"message length {length} exceeds the limit of {self.max_message_size} bytes", "message_too_large")
-        if fmt == 0:
-            stream_id = int.from_bytes(buf[pos + 7:pos + 11], "little")
-        pos += header_size
-        if fmt <= 2:
-            extended = ts_field == _EXTENDED
-        else:
-            extended = state.extended if state is not None else False
-        if extended:
-            if end - pos < 4:
-                return 0, None
-            ext_value = int.from_bytes(buf[pos:pos + 4], "big")
-            pos += 4
-            if fmt <= 2:
-                ts_field = ext_value
-        if state is not None and state.partial is not None and fmt != 3:
-            raise ChunkStreamError(
-                f"chunk stream {csid}: new message header (fmt {fmt}) before the previous message completed", "bad_chunk")
-        # How much body this chunk carries, before touching any state.
-        if fmt == 3 and state is not None and state.partial is not None:
-            remaining = state.remaining
-        else:
-            remaining = length if fmt <= 1 else state.length  # type: ignore[union-attr]
-        take = min(self.chunk_size, remaining)
-        if end - pos < take:
-            return 0, None
-
-        # The chunk is complete: commit header state.
-        if state is None:
-            state = self._streams[csid] = _StreamState()
-        if state.partial is None:  # first chunk of a new message
-            if fmt == 0:
-                state.timestamp = ts_field
-                state.delta = ts_field
-                state.length, state.type_id, state.stream_id = length, type_id, stream_id
-            elif fmt == 1:
-                state.delta = ts_field
-                state.timestamp = (state.timestamp + ts_field) & 0xFFFFFFFF
-                state.length, state.type_id = length, type_id
-            elif fmt == 2:
-                state.delta = ts_field
-                state.timestamp = (state.timestamp + ts_field) & 0xFFFFFFFF
-            else:
-                state.timestamp = (state.timestamp + state.delta) & 0xFFFFFFFF
-            if fmt <= 2:
-                state.extended = extended
-            if self._buffered + state.length > self.max_buffered:
-                raise ChunkStreamError(
-                    f"partial messages would exceed the buffer limit of {self.max_buffered} bytes", "buffer_overflow")
-            state.partial = bytearray()
-            state.remaining = state.length
-            self._buffered += state.length
-        partial = state.partial
-        partial += buf[pos:pos + take]
-        state.remaining -= take
-        pos += take
-        if state.remaining > 0:
-            return pos - start, None
-        payload = bytes(partial)
-        self._buffered -= state.length
-        state.partial = None
-        return pos - start, RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp, payload)
 
 
 @dataclass(slots=True)

@@ -234,6 +234,9 @@ class RtmpSession:
 
     def _handle(self, message: RtmpMessage) -> None:
         t = message.type_id
+        if t == msg.VIDEO or t == msg.AUDIO:  # nearly every message: test it first
+            self._media(t, message.timestamp, message.payload)
+            return
         if t in (msg.SET_CHUNK_SIZE, msg.ABORT, msg.ACKNOWLEDGEMENT, msg.SET_PEER_BANDWIDTH):
             return  # chunk layer already applied them; acks and peer bandwidth need nothing
         if t == msg.WINDOW_ACK_SIZE:
@@ -249,8 +252,6 @@ class RtmpSession:
             self._command(msg.parse_command(message), message)
         elif t in (msg.DATA_AMF0, msg.DATA_AMF3):
             self._data(message)
-        elif t in (msg.AUDIO, msg.VIDEO):
-            self._media(message.type_id, message.timestamp, message.payload)
         elif t == msg.AGGREGATE:
             self._aggregate(message)
         # Shared objects and unknown types are ignored, as other servers do.

@@ -50,6 +50,11 @@ _MAX_BAD_PACKETS = 50  # consecutive undecodable video packets before giving up
 _COMMON_RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                  Fraction(50), Fraction(60000, 1001), Fraction(60)]
 _PROBE_OPTIONS = {"probesize": "65536", "analyzeduration": "1000000"}
+#: libavformat's read size on the stdin pipe.  The node writes what it received
+#: in one go (about ten times a second); a block larger than one such write
+#: takes it in one read instead of several 32 KiB ones.  The read returns what
+#: the pipe holds, so a low bitrate is not delayed by the size.
+_READ_BLOCK = 256 * 1024
 
 
 class ConfigError(ValueError):
@@ -224,7 +229,7 @@ class Worker:
 
     def run(self, source: IO[bytes]) -> None:
         try:
-            container = av.open(source, format="flv", options=_PROBE_OPTIONS)
+            container = av.open(source, format="flv", options=_PROBE_OPTIONS, buffer_size=_READ_BLOCK)
         except av.error.FFmpegError as exc:
             raise RuntimeError(f"cannot read the FLV input: {exc}") from None
         with container:
