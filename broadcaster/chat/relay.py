@@ -125,6 +125,9 @@ class ChatRelay:
         self.secret = b""
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        #: set while any room exists: the tick and reaction loops sleep on it on an idle node,
+        #: instead of waking ten times a second for nothing
+        self._has_rooms = asyncio.Event()
 
     # --- life --------------------------------------------------------------------
     async def start(self, secret_candidate: bytes) -> None:
@@ -169,6 +172,7 @@ class ChatRelay:
         if room is None:
             room = Room(broadcast_id, channel_of(broadcast_id))
             self.rooms[broadcast_id] = room
+            self._has_rooms.set()
             room.task = asyncio.create_task(self._room_loop(room), name=f"chat-room-{broadcast_id}")
         room.empty_since = None
         try:
@@ -487,6 +491,10 @@ class ChatRelay:
         tick_no = 0
         deadline = loop.time()
         while True:
+            if not self.rooms:
+                self._has_rooms.clear()
+                await self._has_rooms.wait()
+                deadline = loop.time()
             deadline += tick
             await asyncio.sleep(max(0.0, deadline - loop.time()))
             if loop.time() - deadline > tick:
@@ -511,6 +519,9 @@ class ChatRelay:
 
     async def _reaction_loop(self) -> None:
         while True:
+            if not self.rooms:
+                self._has_rooms.clear()
+                await self._has_rooms.wait()
             await asyncio.sleep(max(self.settings.tick, 0.1))
             for room in list(self.rooms.values()):
                 if not room.local_reactions:
