@@ -91,11 +91,13 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
     from ingest.rtmp import RtmpServer
 
     config = app[CONFIG]
-    servers = [RtmpServer(app[LIVE], host=config.host, port=config.rtmp_port)]
+    options = {"read_coalesce": config.rtmp_read_coalesce}
+    servers = [RtmpServer(app[LIVE], host=config.host, port=config.rtmp_port, **options)]
     if config.rtmps_port:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(config.tls_cert, config.tls_key)
-        servers.append(RtmpServer(app[LIVE], host=config.host, port=config.rtmps_port, ssl_context=context))
+        servers.append(RtmpServer(app[LIVE], host=config.host, port=config.rtmps_port, ssl_context=context,
+                                  **options))
     for server in servers:
         await server.start()
         log.info("RTMP%s listening on %s:%d", "S" if server is not servers[0] else "", config.host, server.port)

@@ -35,6 +35,8 @@ class NodeConfig:
     #: public base URL used in API answers (rtmp_url, hls_url ...); default: from the request's Host
     public_host: str = ""
     reconnect_grace: float = 30.0
+    #: RTMP: pause reading this long after each read so small writes are gathered (CPU vs latency)
+    rtmp_read_coalesce: float = 0.25
     segment_target: float = 2.0
     live_window: int = 6
     ladder: str = "source,1080p,720p,480p,360p"
@@ -67,6 +69,7 @@ _HELP = {
     "admin_token": "admin bearer token for the API (generated once into DATA_DIR/admin-token if unset)",
     "public_host": "host name used in URLs the API hands out (default: the request's Host)",
     "reconnect_grace": "seconds a broadcast waits for its publisher to come back before it ends",
+    "rtmp_read_coalesce": "seconds an RTMP connection gathers data between reads (less CPU, adds as much latency; 0 = off)",
     "segment_target": "HLS segment target duration, seconds",
     "live_window": "segments listed in a live media playlist",
     "ladder": "renditions, e.g. 'source,720p,360p' ('source' = H.264 passthrough)",
@@ -156,6 +159,8 @@ def validate(config: NodeConfig) -> None:
         port = getattr(config, name)
         if not 0 <= port <= 65535:
             raise ConfigError(f"option {name}: {port} is not a port number")
+    if not 0 <= config.rtmp_read_coalesce <= 1:
+        raise ConfigError("option rtmp_read_coalesce: must be between 0 and 1 second")
     if config.reconnect_grace < 0:
         raise ConfigError("option reconnect_grace: must be >= 0")
     if not 0.5 <= config.segment_target <= 30:

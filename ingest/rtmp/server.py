@@ -55,12 +55,13 @@ _CLOSE_GRACE = 2.0
 #: write a chunk at a time (a hundred and more small reads a second), and on
 #: these machines each wakeup of the process costs far more than parsing its
 #: bytes: CPU per media second falls almost in proportion to wakeups.  Adds at
-#: most this much to the ingest latency (segments are 2 s, parts 0.5 s).
-_COALESCE = 0.1
+#: most this much to the ingest latency: 0.25 s against 2 s segments; a node
+#: tuned for low latency lowers it (``read_coalesce``; 0 turns it off).
+DEFAULT_READ_COALESCE = 0.25
 #: A read this large means the publisher sends faster than the kernel's receive
-#: buffer holds for ``_COALESCE``: read again at once instead of pausing, so a
+#: buffer holds for the pause: read again at once instead of pausing, so a
 #: high bitrate is never throttled by the pause.
-_COALESCE_MAX_READ = 64 * 1024
+_COALESCE_MAX_READ = 128 * 1024
 
 
 class _Connection(asyncio.Protocol):
@@ -122,8 +123,8 @@ class _Connection(asyncio.Protocol):
             return
         self._process(data)
         if (self._coalescing is None and len(data) < _COALESCE_MAX_READ and self.session.publishing
-                and not self._stopped):
-            self._coalescing = self.loop.call_later(_COALESCE, self._end_coalescing)
+                and not self._stopped and self.server.read_coalesce > 0):
+            self._coalescing = self.loop.call_later(self.server.read_coalesce, self._end_coalescing)
             self._update_reading()
 
     def _end_coalescing(self) -> None:
@@ -424,8 +425,10 @@ class RtmpServer:
 
     def __init__(self, hub: IngestHub, *, host: str = "127.0.0.1", port: int = 1935, app_name: str = "live",
                  ssl_context: ssl.SSLContext | None = None, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                 handshake_timeout: float = 10.0, idle_timeout: float = 30.0) -> None:
+                 handshake_timeout: float = 10.0, idle_timeout: float = 30.0,
+                 read_coalesce: float = DEFAULT_READ_COALESCE) -> None:
         self.hub = hub
+        self.read_coalesce = read_coalesce
         self.host = host
         self.app_name = app_name
         self.ssl_context = ssl_context
