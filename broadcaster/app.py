@@ -24,6 +24,7 @@ from broadcaster.http_errors import error_middleware
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, STORE
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
+from broadcaster.moderation_api import setup_moderation
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from ingest.source import redact
@@ -124,5 +125,7 @@ def create_app(config: NodeConfig) -> web.Application:
     api.add_routes(app)
     origin.add_routes(app)
     pages.add_routes(app)
+    # moderation before chat: its store opens before the relay and closes after it
+    setup_moderation(app)
     setup_chat(app)
     return app

@@ -39,7 +39,7 @@ def _serve(argv: Sequence[str]) -> int:
 
 
 def _moderate(argv: Sequence[str]) -> int:
-    from moderation.cli import main as moderate_main
+    from broadcaster.moderate_cmd import main as moderate_main
     return moderate_main(list(argv))
 
 

@@ -98,6 +98,9 @@ class Bus(Protocol):
     async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
         """The retained comments in seq order, removed ones included (marked ``removed``)."""
     async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool: ...
+    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> int:
+        """Delete these comments from the stored history altogether (right of erasure:
+        their text and author leave the store, not only the screens).  Returns how many."""
     async def erase_history(self, broadcast_id: str) -> None: ...
 
     # --- reactions ---------------------------------------------------------------

@@ -107,6 +107,16 @@ class MemoryBus:
         self._removed[broadcast_id].add(comment_id)
         return known
 
+    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> int:
+        history = self._history.get(broadcast_id)
+        if not history:
+            return 0
+        gone = set(comment_ids)
+        kept = [c for c in history if c["id"] not in gone]
+        forgotten = len(history) - len(kept)
+        self._history[broadcast_id] = deque(kept, maxlen=history.maxlen)
+        return forgotten
+
     async def erase_history(self, broadcast_id: str) -> None:
         self._history.pop(broadcast_id, None)
         self._removed.pop(broadcast_id, None)

@@ -61,6 +61,20 @@ redis.call(ARGV[2], ARGV[1], msg)
 return msg
 """
 
+# Right of erasure: drop the history entries whose id is listed, in one atomic step.
+_FORGET = """
+local wanted = {}
+for i = 1, #ARGV do wanted[ARGV[i]] = true end
+local n = 0
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, doc = pcall(cjson.decode, raw)
+  if ok and type(doc) == 'table' and wanted[doc['id']] then
+    n = n + redis.call('LREM', KEYS[1], 0, raw)
+  end
+end
+return n
+"""
+
 #: how long the reader waits for a message before it applies (un)subscriptions
 _POLL = 0.1
 
@@ -79,6 +93,7 @@ class RedisBus:
         self._redis = Redis(connection_pool=pool)
         self._post = self._redis.register_script(_POST_COMMENT)
         self._react = self._redis.register_script(_ADD_REACTIONS)
+        self._forget = self._redis.register_script(_FORGET)
         self._publish_cmd = "PUBLISH"
         self._subs: dict[str, set[Subscription]] = {}
         self._ready: dict[str, asyncio.Event] = {}
@@ -277,6 +292,12 @@ class RedisBus:
                 return await pipe.execute()
         added, _ = await self._call(run)
         return bool(added)
+
+    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> int:
+        if not comment_ids:
+            return 0
+        keys = [self._key(broadcast_id, "hist")]
+        return int(await self._call(lambda: self._forget(keys=keys, args=list(comment_ids))))
 
     async def erase_history(self, broadcast_id: str) -> None:
         await self._call(lambda: self._redis.delete(self._key(broadcast_id, "hist"),

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from broadcaster.chat import NoModeration
 from tests.support.node import ADMIN_TOKEN, NodeProcess, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -41,17 +41,6 @@ def require_redis() -> None:
         if IN_CI:
             pytest.fail("no Redis answering on 127.0.0.1:6379")
         pytest.skip("no Redis answering on 127.0.0.1:6379")
-
-
-def drop_rtmp_if_missing(app: Any) -> None:
-    """ingest/rtmp is written in parallel: without it the node cannot start, and
-    the chat does not need it.  Remove this once RtmpServer has landed."""
-    try:
-        from ingest.rtmp import RtmpServer  # noqa: F401
-    except ImportError:
-        for ctx in list(app.cleanup_ctx):
-            if getattr(ctx, "__name__", "") == "_rtmp":
-                app.cleanup_ctx.remove(ctx)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -86,8 +75,9 @@ class ChatNode:
         config = NodeConfig(host="127.0.0.1", data_dir=self.tmp_path / "data", admin_token=ADMIN_TOKEN,
                             node_id="node-test", redis_url=REDIS_URL if self.bus_kind == "redis" else "")
         app = create_app(config)
-        drop_rtmp_if_missing(app)
-        setup_chat(app, settings=ChatSettings(redis_prefix=self.prefix, **{**self.settings, **settings}))
+        # the relay on its own: moderation (which rate-limits too) is tested in test_moderation_*
+        setup_chat(app, moderator=NoModeration(),
+                   settings=ChatSettings(redis_prefix=self.prefix, **{**self.settings, **settings}))
         self.app = app
         self.client = await aiohttp_client(app)
         return self
@@ -191,48 +181,8 @@ class ConnectionClosed(Exception):
 
 # --- real node processes ---------------------------------------------------------------
 
-LAUNCHER = """
-import sys
-import broadcaster.app as node_app
-from broadcaster.chat import setup_chat
-from tests.broadcaster.chat_support import drop_rtmp_if_missing
-_create_app = node_app.create_app
-def create_app(config):
-    app = _create_app(config)
-    setup_chat(app)  # idempotent: a no-op once create_app calls it itself
-    drop_rtmp_if_missing(app)
-    return app
-node_app.create_app = create_app
-from broadcaster.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 class ChatNodeProcess(NodeProcess):
-    """``onair serve`` in its own process, with the chat relay set up."""
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-c", LAUNCHER, "serve", "--host", "127.0.0.1",
-                "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
-                "--data-dir", str(self.data_dir), "--admin-token", ADMIN_TOKEN]
-        for name, value in self.options.items():
-            args += ["--" + name.replace("_", "-"), str(value)]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                     cwd=Path(__file__).resolve().parents[2])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"onair exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"onair did not answer /healthz in 30 s:\n{self.log()}")
+    """``onair serve`` in its own process (the chat relay is part of every node)."""
 
     @property
     def ws_base(self) -> str:

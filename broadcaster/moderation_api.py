@@ -1,0 +1,417 @@
+"""Host moderation on the node: the relay's moderation step, the moderation API and privacy tools.
+
+``setup_moderation(app)`` (idempotent; call it before or after ``setup_chat``)
+plugs ``PipelineModerator`` into the chat relay, opens the moderation store
+(SQLite under the data dir, or Redis when ``redis_url`` is set) in a
+``cleanup_ctx`` and adds the routes:
+
+    /api/broadcasts/{id}/moderation/...     host token, a moderator token the host granted, or admin
+        GET  me                              who the token is (the console checks it)
+        GET|PUT settings                     PUT merges any subset of ModerationSettings fields
+        DELETE comments/{comment_id}         remove everywhere (comment_removed on every node)
+        POST viewers/{viewer_id}/timeout     {"seconds", "reason"?}
+        POST|DELETE viewers/{viewer_id}/ban  ban / unban ({"reason"?})
+        POST viewers/{viewer_id}/purge       remove the viewer's recent comments
+        GET  bans
+        PUT|DELETE pin                       {"comment_id"} / unpin
+        GET  held;  POST held/{held_id}/approve|reject
+        GET|POST moderators; DELETE moderators/{grant_id}   (host or admin only)
+        GET  audit?after=ID&limit=N
+        POST chat-token                      a signed viewer identity for the console's chat socket
+    GET  /api/viewers/{viewer_id}/export      admin: everything kept about a viewer's comments
+    POST /api/viewers/{viewer_id}/erase       admin: right of erasure
+
+Errors are JSON ``{"error"}``: 400 bad input, 401 no/unknown token, 403 a
+token without the right, 404 unknown broadcast/held comment/grant.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from broadcaster.api import bearer, is_admin, load_broadcast
+from broadcaster.chat import CHAT_MODERATOR, CHAT_RELAY, ChatRelay
+from broadcaster.chat.moderation import Action as ChatAction
+from broadcaster.chat.moderation import ModerationOutcome
+from broadcaster.chat.tokens import issue
+from broadcaster.http_errors import read_json_object
+from broadcaster.keys import CONFIG
+from broadcaster.registry import Broadcast, secret_matches
+from moderation.actions import ActionError, Conflict, InvalidInput, ModerationActions, NotFound
+from moderation.audit import AuditLog
+from moderation.screening import CommentScreen, SettingsCache
+from moderation.store import ModerationStore, open_store
+from moderation.verdict import Action
+from ingest.source import redact
+
+log = logging.getLogger("onair.moderation.api")
+
+MOD_ACTIONS = web.AppKey("moderation_actions", ModerationActions)
+MOD_STORE = web.AppKey("moderation_store", ModerationStore)
+
+_VIEWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_OUTCOME = {Action.PUBLISH: ChatAction.PUBLISH, Action.PUBLISH_CENSORED: ChatAction.PUBLISH_CENSORED,
+            Action.HOLD: ChatAction.HOLD, Action.REJECT: ChatAction.REJECT}
+
+
+# --- the relay side ----------------------------------------------------------------------------
+
+class RelayControl:
+    """``moderation.actions.ChatControl`` on top of this node's chat relay and its bus."""
+
+    def __init__(self, relay: Callable[[], ChatRelay]) -> None:
+        self._relay = relay
+
+    async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
+        return await self._relay().bus.history(broadcast_id)
+
+    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
+        return await self._relay().remove_comment(broadcast_id, comment_id)
+
+    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> None:
+        await self._relay().bus.forget_comments(broadcast_id, comment_ids)
+
+    async def list_held(self, broadcast_id: str) -> list[dict[str, Any]]:
+        return [{**h.comment, "held_id": h.id} for h in await self._relay().list_held(broadcast_id)]
+
+    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
+        return await self._relay().publish_held(broadcast_id, held_id)
+
+    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
+        return await self._relay().reject_held(broadcast_id, held_id)
+
+    async def pinned(self, broadcast_id: str) -> dict[str, Any] | None:
+        return await self._relay().bus.pinned(broadcast_id)
+
+    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
+        await self._relay().set_pinned(broadcast_id, comment)
+
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
+        await self._relay().ban(broadcast_id, viewer_id, seconds)
+
+    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
+        await self._relay().unban(broadcast_id, viewer_id)
+
+
+class PipelineModerator:
+    """The relay's ``CommentModerator``: the moderation pipeline with each broadcast's stored settings.
+
+    Verdicts other than publish go to the audit log; every comment goes to the
+    viewer's archive (export/erasure).  Held comments are queued by the relay in
+    the shared, persistent held queue.  Until the store is open (startup) and
+    if the store fails, the relay's fail-closed path holds the comment.
+    """
+
+    def __init__(self) -> None:
+        self.screen: CommentScreen | None = None
+
+    async def moderate(self, broadcast_id: str, viewer_id: str, text: str) -> ModerationOutcome:
+        if self.screen is None:
+            raise RuntimeError("moderation store is not open yet")
+        verdict = await self.screen.screen(broadcast_id, viewer_id, text)
+        return ModerationOutcome(_OUTCOME[verdict.action],
+                                 text=verdict.text if verdict.action is Action.PUBLISH_CENSORED else None,
+                                 reason=verdict.reason or "", filter=verdict.filter or "")
+
+
+# --- authorisation ---------------------------------------------------------------------------------
+
+async def authorize(request: web.Request, broadcast: Broadcast, *, host_only: bool = False) -> str:
+    """The actor name for the audit log, or 401/403."""
+    token = bearer(request)
+    if token is None:
+        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    if is_admin(request):
+        return "admin"
+    if secret_matches(broadcast.host_token, token):
+        return "host"
+    grant = await request.app[MOD_ACTIONS].moderator_for(token)
+    if grant is None:
+        log.info("moderation %s: refused token %s", broadcast.id, redact(token))
+        raise web.HTTPUnauthorized(text="invalid token for this broadcast", headers={"WWW-Authenticate": "Bearer"})
+    if grant.broadcast_id != broadcast.id:
+        raise web.HTTPForbidden(text="this moderator token is for another broadcast")
+    if host_only:
+        raise web.HTTPForbidden(text="only the host or an admin can do this")
+    return f"moderator:{grant.label}"
+
+
+def require_admin_403(request: web.Request) -> None:
+    if bearer(request) is None:
+        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    if not is_admin(request):
+        raise web.HTTPForbidden(text="the admin token is required")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _errors(handler: Handler) -> Handler:
+    """Action errors as JSON answers with their status and exact message."""
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except InvalidInput as exc:
+            log.info("moderation %s %s: %s", request.method, request.path, exc)
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        except NotFound as exc:
+            raise web.HTTPNotFound(text=str(exc)) from None
+        except Conflict as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+        except ActionError as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+    return wrapped
+
+
+def _path_id(request: web.Request, name: str, pattern: re.Pattern[str] = _ITEM_ID) -> str:
+    value = request.match_info[name]
+    if not pattern.match(value):
+        allowed = "A-Z a-z 0-9 _ . : -" if pattern is _VIEWER_ID else "A-Z a-z 0-9 _ -"
+        log.info("moderation %s %s: malformed %s", request.method, request.path[:200], name)
+        raise web.HTTPBadRequest(text=f"'{name}' must be 1-64 characters of {allowed}")
+    return value
+
+
+async def _prepare(request: web.Request, *, host_only: bool = False) -> tuple[Broadcast, str, ModerationActions]:
+    broadcast = await load_broadcast(request)
+    actor = await authorize(request, broadcast, host_only=host_only)
+    return broadcast, actor, request.app[MOD_ACTIONS]
+
+
+# --- handlers ------------------------------------------------------------------------------------------
+
+async def me(request: web.Request) -> web.Response:
+    broadcast, actor, _ = await _prepare(request)
+    return web.json_response({"actor": actor, "broadcast": {"id": broadcast.id, "title": broadcast.title,
+                                                            "visibility": broadcast.visibility.value}})
+
+
+async def get_settings(request: web.Request) -> web.Response:
+    broadcast, _, actions = await _prepare(request)
+    return web.json_response((await actions.settings(broadcast.id)).to_dict())
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    body = await read_json_object(request)
+    if not body:
+        raise web.HTTPBadRequest(text="the body must name at least one setting")
+    return web.json_response((await actions.update_settings(broadcast.id, actor, body)).to_dict())
+
+
+async def delete_comment(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    comment_id = _path_id(request, "comment_id")
+    body = await read_json_object(request)
+    return web.json_response(await actions.delete_comment(broadcast.id, actor, comment_id, body.get("reason")))
+
+
+async def timeout_viewer(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    body = await read_json_object(request)
+    if "seconds" not in body:
+        raise web.HTTPBadRequest(text="'seconds' is required")
+    return web.json_response(await actions.timeout(broadcast.id, actor, viewer_id, body["seconds"],
+                                                   body.get("reason")))
+
+
+async def ban_viewer(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    body = await read_json_object(request)
+    return web.json_response(await actions.ban(broadcast.id, actor, viewer_id, body.get("reason")))
+
+
+async def unban_viewer(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    body = await read_json_object(request)
+    return web.json_response(await actions.unban(broadcast.id, actor, viewer_id, body.get("reason")))
+
+
+async def purge_viewer(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    body = await read_json_object(request)
+    return web.json_response(await actions.purge(broadcast.id, actor, viewer_id, body.get("reason")))
+
+
+async def list_bans(request: web.Request) -> web.Response:
+    broadcast, _, actions = await _prepare(request)
+    return web.json_response({"bans": [b.to_dict() for b in await actions.bans(broadcast.id)]})
+
+
+async def pin(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    body = await read_json_object(request)
+    return web.json_response(await actions.pin(broadcast.id, actor, body.get("comment_id")))
+
+
+async def unpin(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    return web.json_response(await actions.unpin(broadcast.id, actor))
+
+
+async def list_held(request: web.Request) -> web.Response:
+    broadcast, _, actions = await _prepare(request)
+    return web.json_response({"held": await actions.held(broadcast.id)})
+
+
+async def approve_held(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    return web.json_response(await actions.approve_held(broadcast.id, actor, _path_id(request, "held_id")))
+
+
+async def reject_held(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request)
+    held_id = _path_id(request, "held_id")
+    body = await read_json_object(request)
+    return web.json_response(await actions.reject_held(broadcast.id, actor, held_id, body.get("reason")))
+
+
+async def list_moderators(request: web.Request) -> web.Response:
+    broadcast, _, actions = await _prepare(request, host_only=True)
+    return web.json_response({"moderators": [g.to_dict() for g in await actions.moderators(broadcast.id)]})
+
+
+async def grant_moderator(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request, host_only=True)
+    body = await read_json_object(request)
+    grant, token = await actions.grant_moderator(broadcast.id, actor, body.get("label"))
+    log.info("moderator %s granted on %s (token %s)", grant.id, broadcast.id, redact(token))
+    return web.json_response({**grant.to_dict(), "token": token}, status=201)
+
+
+async def revoke_moderator(request: web.Request) -> web.Response:
+    broadcast, actor, actions = await _prepare(request, host_only=True)
+    await actions.revoke_moderator(broadcast.id, actor, _path_id(request, "grant_id"))
+    return web.Response(status=204)
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"'{name}' must be an integer") from None
+    if not low <= value <= high:
+        raise web.HTTPBadRequest(text=f"'{name}' must be between {low} and {high}")
+    return value
+
+
+async def audit(request: web.Request) -> web.Response:
+    broadcast, _, actions = await _prepare(request)
+    after = _int_query(request, "after", 0, 0, 2 ** 62)
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    entries = await actions.audit.entries(broadcast.id, after, limit)
+    return web.json_response({"entries": [e.to_dict() for e in entries]})
+
+
+async def chat_token(request: web.Request) -> web.Response:
+    """A viewer identity for the console's own chat socket (restricted broadcasts need one)."""
+    broadcast, actor, _ = await _prepare(request)
+    relay = request.app[CHAT_RELAY]
+    name = "host" if actor in ("host", "admin") else actor.split(":", 1)[1][:40]
+    viewer_id = "console_" + actor.replace(":", "_")[:40]
+    viewer_id = re.sub(r"[^A-Za-z0-9_.:-]", "_", viewer_id)
+    token = issue(relay.secret, broadcast.id, viewer_id, name, ttl=12 * 3600.0)
+    return web.json_response({"token": token, "viewer_id": viewer_id}, status=201)
+
+
+async def export_viewer(request: web.Request) -> web.Response:
+    require_admin_403(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    return web.json_response(await request.app[MOD_ACTIONS].export_viewer(viewer_id))
+
+
+async def erase_viewer(request: web.Request) -> web.Response:
+    require_admin_403(request)
+    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
+    result = await request.app[MOD_ACTIONS].erase_viewer(viewer_id, "admin")
+    log.info("viewer %s erased: %d comments removed from %d broadcasts", viewer_id,
+             len(result["removed_comments"]), len(result["broadcasts"]))
+    return web.json_response(result)
+
+
+# --- setup ---------------------------------------------------------------------------------------------
+
+def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_prefix: str = "onair:mod:") -> None:
+    """Plug host moderation into a node app (idempotent).  ``settings_ttl``: how long a
+    node may use a broadcast's settings before reading them again (changes made on
+    another node apply within it)."""
+    # create_app sets moderation up; a caller may still adjust the options before startup
+    app[_OPTIONS] = (settings_ttl, redis_prefix)
+    if _SET_UP in app:
+        return
+    app[_SET_UP] = True
+    moderator = PipelineModerator()
+    app[CHAT_MODERATOR] = moderator  # the relay reads it when it starts
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        ttl, prefix = app[_OPTIONS]
+        store = open_store(config.redis_url, config.data_dir, retention=config.chat_retention, prefix=prefix)
+        await store.open()
+        cache = SettingsCache(store, ttl=ttl)
+        actions = ModerationActions(store, RelayControl(lambda: app[CHAT_RELAY]), cache)
+        moderator.screen = CommentScreen(store, cache, AuditLog(store))
+        app[MOD_STORE] = store
+        app[MOD_ACTIONS] = actions
+        log.info("moderation store: %s", "redis" if config.redis_url else "sqlite")
+        yield
+        moderator.screen = None
+        await store.close()
+
+    async def restore_bans(app: web.Application) -> None:
+        # The embedded chat bus keeps bans in memory: give it back the stored ones.
+        if app[CONFIG].redis_url or CHAT_RELAY not in app:
+            return
+        now = time.time()
+        for ban in await app[MOD_STORE].list_bans():
+            seconds = None if ban.until is None else max(1.0, ban.until - now)
+            await app[CHAT_RELAY].ban(ban.broadcast_id, ban.viewer_id, seconds)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_startup.append(restore_bans)
+    base = "/api/broadcasts/{id}/moderation"
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "/me", me),
+        ("GET", "/settings", get_settings),
+        ("PUT", "/settings", put_settings),
+        ("DELETE", "/comments/{comment_id}", delete_comment),
+        ("POST", "/viewers/{viewer_id}/timeout", timeout_viewer),
+        ("POST", "/viewers/{viewer_id}/ban", ban_viewer),
+        ("DELETE", "/viewers/{viewer_id}/ban", unban_viewer),
+        ("POST", "/viewers/{viewer_id}/purge", purge_viewer),
+        ("GET", "/bans", list_bans),
+        ("PUT", "/pin", pin),
+        ("DELETE", "/pin", unpin),
+        ("GET", "/held", list_held),
+        ("POST", "/held/{held_id}/approve", approve_held),
+        ("POST", "/held/{held_id}/reject", reject_held),
+        ("GET", "/moderators", list_moderators),
+        ("POST", "/moderators", grant_moderator),
+        ("DELETE", "/moderators/{grant_id}", revoke_moderator),
+        ("GET", "/audit", audit),
+        ("POST", "/chat-token", chat_token),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, base + path, _errors(handler))
+    app.router.add_get("/api/viewers/{viewer_id}/export", _errors(export_viewer))
+    app.router.add_post("/api/viewers/{viewer_id}/erase", _errors(erase_viewer))
+
+
+_SET_UP = web.AppKey("moderation_set_up", bool)
+_OPTIONS = web.AppKey("moderation_options", tuple)
+
+__all__ = ["MOD_ACTIONS", "MOD_STORE", "PipelineModerator", "RelayControl", "authorize", "setup_moderation"]

@@ -1,0 +1,184 @@
+"""Redis moderation store: the same state for every node of a cluster.
+
+Keys (prefix ``onair:mod:``; the broadcast id as a hash tag keeps one
+broadcast's keys on one cluster slot):
+
+    settings:{b}            JSON ModerationSettings
+    bans:{b}                hash viewer -> JSON BanRecord;  ban-broadcasts: set of b with bans
+    grant:<sha256>          JSON ModeratorGrant;  grants:{b}: hash grant id -> sha256
+    audit:{b}               list of JSON AuditEntry (last MAX_AUDIT);  audit-seq:{b}: id counter
+    viewer-audit:<viewer>   set of b whose audit log mentions the viewer (for erasure)
+    archive:<viewer>        list of JSON ArchivedComment (last MAX_ARCHIVE), expires after the retention
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+
+__all__ = ["RedisModerationStore"]
+
+# Rewrites, in one atomic step, the entries of one audit list that concern a viewer.
+_SCRUB = """
+local n = 0
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i, raw in ipairs(items) do
+  local e = cjson.decode(raw)
+  if e['viewer_id'] == ARGV[1] and type(e['text']) == 'string' then
+    e['text'] = cjson.null
+    redis.call('LSET', KEYS[1], i - 1, cjson.encode(e))
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+class RedisModerationStore:
+    def __init__(self, url: str, *, prefix: str = "onair:mod:", retention: float = 7 * 24 * 3600.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.retention = retention
+        self._redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+                                     health_check_interval=5, retry_on_timeout=True)
+        self._scrub = self._redis.register_script(_SCRUB)
+
+    def _k(self, name: str, broadcast_id: str | None = None) -> str:
+        return f"{self.prefix}{name}:{{{broadcast_id}}}" if broadcast_id is not None else self.prefix + name
+
+    async def open(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    # --- settings -----------------------------------------------------------------
+    async def get_settings(self, broadcast_id: str) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._k("settings", broadcast_id))
+        return json.loads(raw) if raw else None
+
+    async def put_settings(self, broadcast_id: str, settings: dict[str, Any]) -> None:
+        await self._redis.set(self._k("settings", broadcast_id), json.dumps(settings))
+
+    # --- bans -----------------------------------------------------------------------
+    async def put_ban(self, record: BanRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("bans", record.broadcast_id), record.viewer_id, json.dumps(record.to_dict()))
+            pipe.sadd(self._k("ban-broadcasts"), record.broadcast_id)
+            await pipe.execute()
+
+    async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool:
+        return bool(await self._redis.hdel(self._k("bans", broadcast_id), viewer_id))
+
+    async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
+        if broadcast_id is None:
+            ids = sorted(b.decode() for b in await self._redis.smembers(self._k("ban-broadcasts")))
+        else:
+            ids = [broadcast_id]
+        now = time.time()
+        out: list[BanRecord] = []
+        for bid in ids:
+            raw = await self._redis.hgetall(self._k("bans", bid))
+            expired = []
+            for viewer, doc in raw.items():
+                record = BanRecord(**json.loads(doc))
+                if record.active(now):
+                    out.append(record)
+                else:
+                    expired.append(viewer)
+            if expired:
+                await self._redis.hdel(self._k("bans", bid), *expired)
+        out.sort(key=lambda r: r.ts)
+        return out
+
+    # --- moderator grants ---------------------------------------------------------------
+    async def add_grant(self, grant: ModeratorGrant, token_hash: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("grant:" + token_hash), json.dumps(grant.to_dict()))
+            pipe.hset(self._k("grants", grant.broadcast_id), grant.id, token_hash)
+            await pipe.execute()
+
+    async def find_grant(self, token_hash: str) -> ModeratorGrant | None:
+        raw = await self._redis.get(self._k("grant:" + token_hash))
+        return ModeratorGrant(**json.loads(raw)) if raw else None
+
+    async def list_grants(self, broadcast_id: str) -> list[ModeratorGrant]:
+        hashes = await self._redis.hvals(self._k("grants", broadcast_id))
+        grants = []
+        for h in hashes:
+            grant = await self.find_grant(h.decode())
+            if grant is not None:
+                grants.append(grant)
+        return sorted(grants, key=lambda g: g.created_at)
+
+    async def delete_grant(self, broadcast_id: str, grant_id: str) -> bool:
+        token_hash = await self._redis.hget(self._k("grants", broadcast_id), grant_id)
+        if token_hash is None:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._k("grant:" + token_hash.decode()))
+            pipe.hdel(self._k("grants", broadcast_id), grant_id)
+            await pipe.execute()
+        return True
+
+    # --- audit ------------------------------------------------------------------------
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        bid = entry.broadcast_id
+        new_id = int(await self._redis.incr(self._k("audit-seq", bid)))
+        doc = {**entry.to_dict(), "id": new_id}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(self._k("audit", bid), json.dumps(doc))
+            pipe.ltrim(self._k("audit", bid), -MAX_AUDIT, -1)
+            if entry.viewer_id and entry.text is not None:
+                pipe.sadd(self._k("viewer-audit:" + entry.viewer_id), bid)
+            await pipe.execute()
+        return AuditEntry.from_dict(doc)
+
+    async def list_audit(self, broadcast_id: str, after: int = 0, limit: int = 100) -> list[AuditEntry]:
+        # ids grow with list position, so the entries after `after` are a suffix
+        raw = await self._redis.lrange(self._k("audit", broadcast_id), -max(limit, 1), -1)
+        cutoff = time.time() - self.retention
+        out = []
+        for item in raw:
+            entry = AuditEntry.from_dict(json.loads(item))
+            if entry.id > after:
+                if entry.text is not None and entry.ts < cutoff:
+                    entry = AuditEntry.from_dict({**entry.to_dict(), "text": None})  # retention
+                out.append(entry)
+        return out
+
+    async def scrub_audit_text(self, viewer_id: str) -> int:
+        key = self._k("viewer-audit:" + viewer_id)
+        total = 0
+        for bid in await self._redis.smembers(key):
+            total += int(await self._scrub(keys=[self._k("audit", bid.decode())], args=[viewer_id]))
+        await self._redis.delete(key)
+        return total
+
+    # --- comment archive -----------------------------------------------------------------
+    async def archive_comment(self, comment: ArchivedComment) -> None:
+        key = self._k("archive:" + comment.viewer_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, json.dumps(comment.to_dict()))
+            pipe.ltrim(key, -MAX_ARCHIVE, -1)
+            pipe.expire(key, max(1, int(self.retention)))
+            await pipe.execute()
+
+    async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
+        cutoff = time.time() - self.retention
+        raw = await self._redis.lrange(self._k("archive:" + viewer_id), 0, -1)
+        comments = [ArchivedComment.from_dict(json.loads(item)) for item in raw]
+        return [c for c in comments if c.ts >= cutoff]
+
+    async def erase_viewer_comments(self, viewer_id: str) -> int:
+        key = self._k("archive:" + viewer_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            pipe.delete(key)
+            n, _ = await pipe.execute()
+        return int(n)
