@@ -35,9 +35,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import free_port, machine, median, tree_cpu_seconds
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._measure import free_port, machine, median, tree_cpu_seconds  # noqa: E402
 ADMIN = "admin_bench_token_0123456789"
 
 # Starts a node with the chat relay even before create_app calls setup_chat itself.
