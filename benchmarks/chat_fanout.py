@@ -244,7 +244,8 @@ async def run_probe(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         start = time.monotonic()
         n_c = n_r = 0
-        pad = "x" * args.pad
+        # ordinary words: a run of one character would be (rightly) rejected as flooding by moderation
+        pad = ("what a great talk, thanks for sharing this " * (args.pad // 40 + 1))[:args.pad]
         kinds = ["like", "celebrate", "love", "insightful", "curious"]
         while not stop.is_set():
             elapsed = time.monotonic() - start
