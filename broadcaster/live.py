@@ -129,8 +129,6 @@ class LiveManager:
         self._lock = asyncio.Lock()
         self._pipeline_factory = pipeline_factory or self._default_pipeline
         self._ticker: asyncio.Task[None] | None = None
-        #: called with (broadcast, status) after every status change (the relay announces it)
-        self.on_status: Callable[[Broadcast], None] | None = None
 
     def _default_pipeline(self, broadcast_id: str, out_dir: Path) -> "HlsPipeline":
         from ingest.pipeline import HlsPipeline, PipelineOptions
@@ -260,9 +258,6 @@ class LiveManager:
 
     # --- reading --------------------------------------------------------------
 
-    def is_here(self, broadcast_id: str) -> bool:
-        return broadcast_id in self._sessions
-
     def live_info(self, broadcast_id: str) -> dict[str, object] | None:
         session = self._sessions.get(broadcast_id)
         if session is None:
@@ -298,8 +293,6 @@ class LiveManager:
         if status is Status.LIVE:
             updated = replace(updated, origin=self._config.node_id)
         await self._store.put(updated)
-        if self.on_status is not None:
-            self.on_status(updated)
 
     async def _tick(self) -> None:
         while True:

@@ -111,9 +111,10 @@ class Events:
 def snap_frame_rate(rate: Fraction | None) -> Fraction:
     if not rate or rate <= 0:
         return Fraction(30)
-    for common in _COMMON_RATES:
-        if abs(rate - common) / common < Fraction(15, 1000):
-            return common
+    # the nearest common rate within 1.5 % (30 must not snap to 29.97 just because it is listed first)
+    nearest = min(_COMMON_RATES, key=lambda common: abs(rate - common))
+    if abs(rate - nearest) / nearest < Fraction(15, 1000):
+        return nearest
     return Fraction(rate).limit_denominator(1001)
 
 
@@ -246,7 +247,10 @@ class Worker:
         if audio is not None and audio.codec_context.name != "aac":
             log.warning("input audio is %s, not AAC: renditions carry no audio", audio.codec_context.name)
             audio = None
-        fps = snap_frame_rate(video.guessed_rate or video.average_rate)
+        # The decoder's own reading first: over a pipe without onMetaData, libavformat's
+        # guessed_rate of a 30 fps FLV stream is 60 (field rate), which would mislabel
+        # FRAME-RATE and pick too high an H.264 level.
+        fps = snap_frame_rate(video.codec_context.framerate or video.average_rate or video.guessed_rate)
         frame_ms = 1000 / float(fps)
         cfg = self.config
         renditions = cfg.renditions if cfg.pinned else select_for_source(cfg.renditions, src.width, src.height, src.name)

@@ -181,27 +181,14 @@ class ConnectionClosed(Exception):
 
 # --- real node processes ---------------------------------------------------------------
 
-class ChatNodeProcess(NodeProcess):
-    """``onair serve`` in its own process (the chat relay is part of every node)."""
-
-    @property
-    def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.http_port}"
-
-
 @pytest.fixture
-def chat_nodes(tmp_path: Path) -> Iterator[Any]:
-    started: list[ChatNodeProcess] = []
+def chat_nodes(node_factory: Any, tmp_path: Path) -> Any:
+    """Start real ``onair serve`` processes by id on a given Redis (stopped by ``node_factory``)."""
 
-    def start(redis_url: str, node_id: str) -> ChatNodeProcess:
-        node = ChatNodeProcess(tmp_path / node_id, redis_url=redis_url, node_id=node_id, log_level="info")
-        node.start()
-        started.append(node)
-        return node
+    def start(redis_url: str, node_id: str) -> NodeProcess:
+        return node_factory(data_dir=tmp_path / node_id, redis_url=redis_url, node_id=node_id, log_level="info")
 
-    yield start
-    for node in reversed(started):
-        node.stop()
+    return start
 
 
 class RedisServer:

@@ -8,14 +8,14 @@ options (per-test Redis key prefixes) before it starts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.broadcaster.chat_support import ChatNode, Viewer, require_redis
-from tests.support.node import ADMIN_TOKEN, NodeProcess
+from tests.support.node import ADMIN_TOKEN
 
 #: in-process tests share this database; every test uses its own key prefixes
 MOD_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -85,34 +85,16 @@ async def comment_and_wait(author: Viewer, watcher: Viewer, text: str) -> dict[s
 
 # --- real processes ------------------------------------------------------------------------------
 
-class ModNodeProcess(NodeProcess):
-    """``onair serve`` in its own process (chat and moderation are part of every node)."""
-
-    @property
-    def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.http_port}"
-
-
 @pytest.fixture
-def mod_nodes(tmp_path: Path) -> Iterator[Any]:
-    """Start ``ModNodeProcess`` nodes (options as for ``node_factory``); all stopped at teardown."""
-    started: list[ModNodeProcess] = []
-
-    def start(data_dir: Path | None = None, **options: Any) -> ModNodeProcess:
-        node = ModNodeProcess(data_dir or tmp_path / f"mnode{len(started)}", **options)
-        node.start()
-        started.append(node)
-        return node
-
-    yield start
-    for node in reversed(started):
-        node.stop()
+def mod_nodes(node_factory: Any) -> Any:
+    """Start real ``onair serve`` nodes (options as for ``node_factory``, which stops them)."""
+    return node_factory
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    """Debian's Chromium through async Playwright.  (The suite's session-scoped sync
-    ``chromium`` fixture leaves a running loop behind that breaks later async tests.)"""
+    """Debian's Chromium through async Playwright (these tests are async; the suite's
+    ``chromium`` fixture is Playwright's sync API)."""
     import shutil
 
     from tests.broadcaster.chat_support import IN_CI

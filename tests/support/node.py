@@ -36,6 +36,10 @@ class NodeProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.http_port}"
+
     def rtmp_url(self, key: str) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
 
