@@ -113,3 +113,15 @@ def chromium():
         browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+async def browser():
+    """The same Chromium through Playwright's async API, for async tests."""
+    require_tool("chromium")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()

@@ -91,27 +91,3 @@ def mod_nodes(node_factory: Any) -> Any:
     return node_factory
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    """Debian's Chromium through async Playwright (these tests are async; the suite's
-    ``chromium`` fixture is Playwright's sync API)."""
-    import shutil
-
-    from tests.broadcaster.chat_support import IN_CI
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        if IN_CI:
-            pytest.fail("playwright is not installed")
-        pytest.skip("playwright is not installed")
-    path = shutil.which("chromium")
-    if path is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed")
-        pytest.skip("chromium is not installed")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=path, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
-        yield b
-        await b.close()

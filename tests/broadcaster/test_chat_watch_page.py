@@ -3,37 +3,13 @@ shown as text, never run; removals, pins, questions, viewers and reactions show.
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-from tests.broadcaster.chat_support import ChatNode, IN_CI
+from tests.broadcaster.chat_support import ChatNode
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-async def browser():
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        if IN_CI:
-            pytest.fail("playwright is not installed")
-        pytest.skip("playwright is not installed")
-    if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed")
-        pytest.skip("chromium is not installed")
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
-        yield b
-        await b.close()
 
 
 async def test_comment_markup_is_shown_as_text(browser, tmp_path, aiohttp_client) -> None:

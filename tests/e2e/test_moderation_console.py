@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from tests.broadcaster.moderation_support import browser, mod_nodes  # noqa: F401
+from tests.broadcaster.moderation_support import mod_nodes  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
