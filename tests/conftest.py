@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.node import NodeProcess, free_port
+from tests.support.node import NodeProcess, free_port, redis_up
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -45,19 +44,10 @@ def ffprobe() -> str:
     return require_tool("ffprobe")
 
 
-def _redis_up(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A real Redis database, flushed before and after the test."""
-    if not _redis_up():
+    if not redis_up():
         pytest.skip("no Redis answering on 127.0.0.1:6379")
     import redis
 

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -21,19 +20,10 @@ import aiohttp
 import pytest
 
 from broadcaster.chat import NoModeration
-from tests.support.node import ADMIN_TOKEN, NodeProcess, free_port
+from tests.support.node import ADMIN_TOKEN, NodeProcess, free_port, redis_up
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def redis_up(port: int = 6379) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def require_redis() -> None:

@@ -17,6 +17,16 @@ from typing import Any
 ADMIN_TOKEN = "admin_test_token_0123456789"
 
 
+def redis_up(port: int = 6379, host: str = "127.0.0.1") -> bool:
+    """True if a Redis server answers PING on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
