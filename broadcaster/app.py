@@ -21,12 +21,13 @@ from broadcaster import api, origin, pages
 from broadcaster.chat import setup_chat
 from broadcaster.config import NodeConfig
 from broadcaster.http_errors import error_middleware
-from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, STORE
+from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
 from broadcaster.moderation_api import setup_moderation
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
+from ingest.hls.watch import PlaylistWatch
 from ingest.source import redact
 from ingest.whip import WhipOptions, add_whip_routes
 
@@ -78,7 +79,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         store = SqliteBroadcastStore(config.db_path)
     await store.open()
     app[STORE] = store
-    live = LiveManager(store, config, app[METRICS])
+    live = LiveManager(store, config, app[METRICS], watch=app[PLAYLIST_WATCH])
     app[LIVE] = live
     await live.start()
     yield
@@ -115,6 +116,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
     app[CONFIG] = config
     app[METRICS] = NodeMetrics()
+    app[PLAYLIST_WATCH] = PlaylistWatch()
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_rtmp)

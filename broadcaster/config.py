@@ -38,6 +38,11 @@ class NodeConfig:
     #: RTMP: pause reading this long after each read so small writes are gathered (CPU vs latency)
     rtmp_read_coalesce: float = 0.25
     segment_target: float = 2.0
+    #: "lowlatency": LL-HLS, fMP4 (CMAF) segments made of parts, audio as its own rendition;
+    #: "mpegts": standard HLS, MPEG-TS segments with audio in every rendition
+    hls_variant: str = "lowlatency"
+    #: LL-HLS part target duration, seconds
+    part_target: float = 0.5
     live_window: int = 6
     ladder: str = "source,1080p,720p,480p,360p"
     redis_url: str = ""
@@ -71,6 +76,8 @@ _HELP = {
     "reconnect_grace": "seconds a broadcast waits for its publisher to come back before it ends",
     "rtmp_read_coalesce": "seconds an RTMP connection gathers data between reads (less CPU, adds as much latency; 0 = off)",
     "segment_target": "HLS segment target duration, seconds",
+    "hls_variant": "'lowlatency' (LL-HLS, fMP4 parts, blocking reload) or 'mpegts' (standard HLS, MPEG-TS segments)",
+    "part_target": "LL-HLS part target duration, seconds",
     "live_window": "segments listed in a live media playlist",
     "ladder": "renditions, e.g. 'source,720p,360p' ('source' = H.264 passthrough)",
     "redis_url": "redis://host:port/db for the multi-node chat relay and shared state (default: embedded, one node)",
@@ -165,6 +172,10 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("option reconnect_grace: must be >= 0")
     if not 0.5 <= config.segment_target <= 30:
         raise ConfigError("option segment_target: must be between 0.5 and 30 seconds")
+    if config.hls_variant not in ("lowlatency", "mpegts"):
+        raise ConfigError(f"option hls_variant: {config.hls_variant!r} is not 'lowlatency' or 'mpegts'")
+    if not 0.1 <= config.part_target <= config.segment_target / 2:
+        raise ConfigError("option part_target: must be between 0.1 s and half the segment target")
     if config.live_window < 2:
         raise ConfigError("option live_window: must be at least 2")
     if config.rtmps_port and not (config.tls_cert and config.tls_key):

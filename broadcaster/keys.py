@@ -8,9 +8,11 @@ from broadcaster.config import NodeConfig
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import BroadcastStore
+from ingest.hls.watch import PlaylistWatch
 
 CONFIG = web.AppKey("config", NodeConfig)
 STORE = web.AppKey("store", BroadcastStore)
 LIVE = web.AppKey("live", LiveManager)
 METRICS = web.AppKey("metrics", NodeMetrics)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
+PLAYLIST_WATCH = web.AppKey("playlist_watch", PlaylistWatch)

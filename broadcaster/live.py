@@ -29,6 +29,7 @@ from ingest.media import MediaKind, MediaUnit
 from ingest.source import PublishRefused, redact
 
 if TYPE_CHECKING:
+    from ingest.hls.watch import PlaylistWatch
     from ingest.pipeline import HlsPipeline
 
 log = logging.getLogger("onair.live")
@@ -121,8 +122,9 @@ PipelineFactory = Callable[[str, Path], "HlsPipeline"]
 
 class LiveManager:
     def __init__(self, store: BroadcastStore, config: NodeConfig, metrics: NodeMetrics,
-                 pipeline_factory: PipelineFactory | None = None) -> None:
+                 pipeline_factory: PipelineFactory | None = None, watch: "PlaylistWatch | None" = None) -> None:
         self._store = store
+        self._watch = watch
         self._config = config
         self._metrics = metrics
         self._sessions: dict[str, LiveSession] = {}
@@ -135,8 +137,10 @@ class LiveManager:
         from ingest.transcode.ladder import parse_ladder
 
         options = PipelineOptions(ladder=parse_ladder(self._config.ladder), segment_target=self._config.segment_target,
-                                  live_window=self._config.live_window)
-        return HlsPipeline(broadcast_id, out_dir, options)
+                                  live_window=self._config.live_window,
+                                  low_latency=self._config.hls_variant == "lowlatency",
+                                  part_target=self._config.part_target)
+        return HlsPipeline(broadcast_id, out_dir, options, watch=self._watch)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -280,6 +284,14 @@ class LiveManager:
                 "dropped_units": getattr(pstats, "dropped_units", None),
                 "worker_pid": getattr(pstats, "worker_pid", None),
             },
+            # seconds from the arrival of a part's (LL-HLS) or segment's newest video frame to the
+            # playlist write that lists it: the node's share of the viewers' latency
+            "publish_to_playlist": {
+                "last": getattr(pstats, "delay_last", None),
+                "p50": getattr(pstats, "delay_p50", None),
+                "max": getattr(pstats, "delay_max", None),
+            },
+            "hls_variant": self._config.hls_variant,
         }
 
     def _live_count(self) -> int:

@@ -5,7 +5,15 @@ An :class:`HlsPipeline` takes :class:`MediaUnit`s from a publisher edge
 (``python -m ingest.transcode.worker``), reads the worker's JSON events and
 owns the playlists: the master once the worker reports its renditions, each
 media playlist rewritten on every segment (a sliding window while live, the
-full list + ``#EXT-X-ENDLIST`` once finished, kept as the replay).
+full list + ``#EXT-X-ENDLIST`` once finished, kept as the replay).  With
+``low_latency`` the worker writes CMAF parts: each media playlist is rewritten
+on every part too (LL-HLS tags, preload hint, rendition reports), and its new
+position is published to a :class:`~ingest.hls.watch.PlaylistWatch` so the
+origin can answer blocked playlist requests the moment it is written.
+
+The pipeline also measures the publish-to-playlist delay: the time from the
+arrival of a part's (or segment's) newest video unit to the playlist write
+that lists it.
 
 A worker *generation* is one worker process.  A generation ends by
 ``finish()`` (EOF, the worker flushes), by a break (``mark_discontinuity``
@@ -37,8 +45,9 @@ from typing import Any
 
 import ingest
 from ingest import flv
-from ingest.hls.playlist import MediaPlaylist, Variant, render_master
+from ingest.hls.playlist import AudioRendition, MediaPlaylist, RenditionReport, Variant, render_master
 from ingest.hls.store import HlsStore
+from ingest.hls.watch import PlaylistPosition, PlaylistWatch
 from ingest.media import MediaKind, MediaUnit
 from ingest.transcode.ladder import Rendition, transcoded
 
@@ -64,7 +73,16 @@ class PipelineOptions:
     #: a worker fed media that reports nothing (no stats, no segment) for this long is
     #: hung: killed and restarted like a crashed one
     stall_timeout: float = 15.0
+    #: LL-HLS (CMAF parts, audio rendition, blocking reload) instead of MPEG-TS segments
+    low_latency: bool = False
+    part_target: float = 0.5
 
+
+AUDIO = "audio"
+#: publish-to-playlist delays kept for the figures (per pipeline)
+_DELAY_SAMPLES = 120
+#: video unit arrival times kept to match parts against (about 20 s at 30 fps)
+_ARRIVALS = 600
 
 @dataclass(frozen=True)
 class PipelineStats:
@@ -74,6 +92,11 @@ class PipelineStats:
     dropped_units: int
     worker_pid: int | None
     live: bool
+    #: publish-to-playlist delay, seconds: the newest part's/segment's, and the median and
+    #: maximum of the recent ones (None before the first)
+    delay_last: float | None = None
+    delay_p50: float | None = None
+    delay_max: float | None = None
 
 
 class _Marker:
@@ -104,11 +127,16 @@ class _RenditionState:
 
 
 class HlsPipeline:
-    def __init__(self, broadcast_id: str, out_dir: Path, options: PipelineOptions) -> None:
+    def __init__(self, broadcast_id: str, out_dir: Path, options: PipelineOptions,
+                 watch: PlaylistWatch | None = None) -> None:
         self.broadcast_id = broadcast_id
         self.out_dir = Path(out_dir)
         self.options = options
         self.store = HlsStore(self.out_dir)
+        self._watch = watch
+        self._audio: _RenditionState | None = None
+        self._arrivals: deque[tuple[int, float]] = deque(maxlen=_ARRIVALS)
+        self._delays: deque[float] = deque(maxlen=_DELAY_SAMPLES)
         self.on_segment: Callable[[str, int, float], None] | None = None
 
         self._queue: deque[_Item] = deque()
@@ -148,6 +176,7 @@ class HlsPipeline:
     def stats(self) -> PipelineStats:
         proc = self._proc
         running = proc is not None and proc.returncode is None
+        delays = sorted(self._delays)
         return PipelineStats(
             segments_written=self._segments_written,
             restarts=self._restarts,
@@ -155,6 +184,9 @@ class HlsPipeline:
             dropped_units=self._dropped,
             worker_pid=proc.pid if running and proc is not None else None,
             live=running and not self._ended and not self._gave_up,
+            delay_last=round(self._delays[-1], 3) if delays else None,
+            delay_p50=round(delays[len(delays) // 2], 3) if delays else None,
+            delay_max=round(delays[-1], 3) if delays else None,
         )
 
     @property
@@ -199,6 +231,8 @@ class HlsPipeline:
             return
         self._skip_to_keyframe = False
         self._pending_bytes += size
+        if unit.kind is MediaKind.VIDEO:
+            self._arrivals.append((unit.pts, time.monotonic()))
         self._push(unit)
 
     def mark_discontinuity(self) -> None:
@@ -319,6 +353,8 @@ class HlsPipeline:
     def _worker_config(self) -> str:
         renditions = self._pinned if self._pinned is not None else self.options.ladder
         start_seq = {name: state.playlist.next_seq for name, state in self._renditions.items()}
+        if self._audio is not None:
+            start_seq[AUDIO] = self._audio.playlist.next_seq
         for name, playlist in self._loaded.items():
             start_seq.setdefault(name, playlist.next_seq)
         return json.dumps({
@@ -327,6 +363,8 @@ class HlsPipeline:
             "segment_target": self.options.segment_target,
             "start_seq": start_seq,
             "pinned": self._pinned is not None,
+            "low_latency": self.options.low_latency,
+            "part_target": self.options.part_target,
         })
 
     async def _run_generation(self) -> str:
@@ -462,10 +500,15 @@ class HlsPipeline:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event["event"]
-        if kind == "segment":
-            self._on_worker_segment(str(event["rendition"]), int(event["seq"]), float(event["duration"]), int(event["bytes"]))
+        if kind == "part":
+            self._on_part(event)
+        elif kind == "segment":
+            self._on_worker_segment(str(event["rendition"]), int(event["seq"]), float(event["duration"]),
+                                    int(event["bytes"]), event.get("uri"), event.get("first_pts"))
+        elif kind == "init":
+            self._state(str(event["rendition"])).playlist.map_uri = str(event["uri"])
         elif kind == "started":
-            self._on_started(event["renditions"])
+            self._on_started(event["renditions"], event.get("audio"))
         elif kind == "stats":
             factor = event.get("realtime_factor")
             self._realtime_factor = float(factor) if factor is not None else None
@@ -475,23 +518,46 @@ class HlsPipeline:
         else:
             raise ValueError(f"unknown event {kind!r}")
 
-    def _on_started(self, reported: list[dict[str, Any]]) -> None:
+    def _new_playlist(self, name: str) -> MediaPlaylist:
+        part_target = self.options.part_target if self.options.low_latency else None
+        playlist = self._loaded.pop(name, None)
+        if playlist is None:
+            return MediaPlaylist(self.options.segment_target, self.options.live_window, part_target=part_target)
+        playlist.window = self.options.live_window
+        playlist.ended = False
+        playlist.part_target = part_target
+        playlist.mark_discontinuity()  # a previous run of this broadcast
+        return playlist
+
+    def _state(self, name: str) -> _RenditionState:
+        state = self._audio if name == AUDIO and self._audio is not None else self._renditions.get(name)
+        if state is None:
+            raise ValueError(f"event for unknown rendition {name!r}")
+        return state
+
+    def _media_states(self) -> list[tuple[str, _RenditionState]]:
+        states = list(self._renditions.items())
+        if self._audio is not None:
+            states.append((AUDIO, self._audio))
+        return states
+
+    def _on_started(self, reported: list[dict[str, Any]], audio: dict[str, Any] | None = None) -> None:
         by_name = {r.name: r for r in (self._pinned or self.options.ladder)}
         renditions: list[Rendition] = []
+        if audio is not None and self._audio is None:
+            self._audio = _RenditionState(Rendition(AUDIO, True, None, None),
+                                          self._new_playlist(AUDIO))
+        if self._audio is not None and audio is not None:
+            self._audio.codecs = str(audio.get("codecs") or "mp4a.40.2")
+            self._audio.estimate = int(audio["bandwidth"]) if audio.get("bandwidth") else None
+            self._audio.width = int(audio.get("channels") or 0)  # channels, for the master's CHANNELS
         for info in reported:
             name = str(info["name"])
             rendition = by_name.get(name) or transcoded(int(info["height"]))
             renditions.append(rendition)
             state = self._renditions.get(name)
             if state is None:
-                playlist = self._loaded.pop(name, None)
-                if playlist is None:
-                    playlist = MediaPlaylist(self.options.segment_target, self.options.live_window)
-                else:
-                    playlist.window = self.options.live_window
-                    playlist.ended = False
-                    playlist.mark_discontinuity()  # a previous run of this broadcast
-                state = self._renditions[name] = _RenditionState(rendition, playlist)
+                state = self._renditions[name] = _RenditionState(rendition, self._new_playlist(name))
             state.width = int(info["width"])
             state.height = int(info["height"])
             state.codecs = str(info["codecs"])
@@ -503,19 +569,68 @@ class HlsPipeline:
                      ", ".join(f"{s.rendition.name} {s.width}x{s.height}" for s in self._renditions.values()))
         self._write_master()
 
-    def _on_worker_segment(self, name: str, seq: int, duration: float, size: int) -> None:
-        state = self._renditions.get(name)
-        if state is None:
-            raise ValueError(f"segment for unknown rendition {name!r}")
+    def _on_part(self, event: dict[str, Any]) -> None:
+        name = str(event["rendition"])
+        state = self._state(name)
+        playlist = state.playlist
+        seq, index = int(event["seq"]), int(event["index"])
+        if seq != playlist.next_seq or index != len(playlist.parts):
+            log.warning("broadcast %s: %s part %d.%d arrived, expected %d.%d", self.broadcast_id, name, seq, index,
+                        playlist.next_seq, len(playlist.parts))
+        playlist.add_part(float(event["duration"]), str(event["uri"]), bool(event["independent"]))
+        self._write_media(name, playlist)
+        if name != AUDIO:
+            self._record_delay(int(event["last_pts"]))
+
+    def _record_delay(self, last_pts: int) -> None:
+        """The playlist listing media up to ``last_pts`` was just written: how long after its arrival."""
+        now = time.monotonic()
+        best: tuple[int, float] | None = None
+        for pts, at in self._arrivals:
+            if pts <= last_pts and (best is None or pts >= best[0]):
+                best = (pts, at)
+        if best is not None:
+            self._delays.append(now - best[1])
+
+    def _write_media(self, name: str, playlist: MediaPlaylist) -> None:
+        """Write one media playlist and tell the origin where its live edge now is."""
+        hint = None
+        reports: list[RenditionReport] = []
+        if playlist.low_latency and not playlist.ended:
+            hint = f"s{playlist.next_seq}.p{len(playlist.parts)}.m4s"
+            if name != AUDIO:
+                for other, state in self._renditions.items():
+                    if other != name:
+                        last = state.playlist.last_part
+                        if last is not None:
+                            reports.append(RenditionReport(f"../{other}/index.m3u8", last[0], last[1]))
+                        elif state.playlist.last_msn >= 0:
+                            reports.append(RenditionReport(f"../{other}/index.m3u8", state.playlist.last_msn, None))
+        self.store.write_media(name, playlist, hint, reports)
+        if self._watch is not None and playlist.low_latency:
+            last = playlist.last_part or (playlist.last_msn, -1)
+            self._watch.publish(self.broadcast_id, name, PlaylistPosition(
+                last_msn=playlist.last_msn, part_msn=last[0], last_part=last[1],
+                part_target=playlist.part_target or self.options.part_target,
+                target_duration=float(playlist.target_duration), hint_uri=hint, ended=playlist.ended))
+
+    def _on_worker_segment(self, name: str, seq: int, duration: float, size: int, uri: str | None = None,
+                           first_pts: int | None = None) -> None:
+        state = self._state(name)
         playlist = state.playlist
         if seq != playlist.next_seq:
             log.warning("broadcast %s: %s segment %d arrived, expected %d", self.broadcast_id, name, seq, playlist.next_seq)
-        playlist.add(duration, f"{seq}.ts")
+        playlist.add(duration, uri or f"{seq}.ts")
         first = state.seconds == 0
         state.bytes += size
         state.seconds += duration
         state.peak = max(state.peak, int(size * 8 / duration))
-        self.store.write_media(name, playlist)
+        self._write_media(name, playlist)
+        if name == AUDIO:
+            return
+        if not playlist.low_latency and first_pts is not None:
+            frame_ms = 1000 / state.frame_rate if state.frame_rate else 0
+            self._record_delay(int(first_pts + duration * 1000 - frame_ms))
         self._segments_written += 1
         written = self._master_written.get(name, 0)
         if first or state.peak > written * 1.1:
@@ -535,30 +650,46 @@ class HlsPipeline:
 
     def _write_master(self) -> None:
         variants = []
+        audio_bits = 0
+        if self._audio is not None:
+            audio_bits = int(self._audio.bytes * 8 / self._audio.seconds) if self._audio.seconds else (self._audio.estimate or 0)
         for name, state in self._renditions.items():
             peak, average = self._bandwidth(state)
             self._master_written[name] = peak
+            if self._audio is not None:
+                # measured video-only figures; the variant plays with the audio rendition
+                peak += audio_bits if state.seconds else 0
+                average = average + audio_bits if average is not None else None
             variants.append(Variant(f"{name}/index.m3u8", peak, state.codecs, state.width, state.height,
                                     average, state.frame_rate))
+        audio = None
+        if self._audio is not None:
+            audio = AudioRendition(f"{AUDIO}/index.m3u8", channels=self._audio.width or None)
         if variants:
-            self.store.write_master(render_master(variants))
+            self.store.write_master(render_master(variants, audio))
 
     def _mark_discontinuity_all(self) -> None:
-        for state in self._renditions.values():
+        for _, state in self._media_states():
+            # parts of a segment the dead worker never finished are gone; the next worker
+            # writes that segment number again
+            state.playlist.drop_parts()
             state.playlist.mark_discontinuity()
 
     def _end_playlists(self) -> None:
         if self._ended:
             return
         self._ended = True
-        for name, state in self._renditions.items():
+        for name, state in self._media_states():
+            state.playlist.drop_parts()
             if state.playlist.segments:
                 state.playlist.end()
-                self.store.write_media(name, state.playlist)
+                self._write_media(name, state.playlist)
             # a killed worker leaves its half-written segment behind
-            for partial in self.store.rendition_dir(name).glob(".*.ts.tmp"):
+            for partial in self.store.rendition_dir(name).glob(".*.tmp"):
                 partial.unlink(missing_ok=True)
         self._write_master()
+        if self._watch is not None:
+            self._watch.forget(self.broadcast_id)
 
     def _load_existing(self) -> None:
         """Playlists a previous run of this broadcast left (node restart): continue their numbering."""

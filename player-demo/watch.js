@@ -25,9 +25,10 @@
       const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6,
                             levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
       player.hls = hls;
-      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
-        player.lowLatency = !!(hls.levels[0] && hls.levels[0].details && hls.levels[0].details.partList);
-        video.play().catch(() => {});
+      hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
+      // LL-HLS is on when the playlists carry parts (hls.js then plays PART-HOLD-BACK behind the edge).
+      hls.on(Hls.Events.LEVEL_LOADED, (_e, data) => {
+        player.lowLatency = !!(data.details && data.details.partList && data.details.partList.length);
       });
       hls.on(Hls.Events.ERROR, (_e, data) => {
         if (!data.fatal) return;
@@ -67,15 +68,24 @@
         if (stalledFor >= 5) { stalledFor = 0; startPlayer(); }
       }
       lastTime = video.currentTime;
-      if (player.hls && typeof player.hls.latency === "number" && doc.status === "live") {
-        latencyLabel.textContent = "latency " + player.hls.latency.toFixed(1) + " s";
-      } else {
-        latencyLabel.textContent = "";
-      }
     } catch (err) {
       setState("unknown");
     }
   }
+
+  // The live latency as hls.js measures it: how far playback is behind the playlist's live edge.
+  function showLatency() {
+    const hls = player.hls;
+    const latency = hls && player.status === "live" ? hls.latency : NaN;
+    if (typeof latency === "number" && isFinite(latency) && latency > 0) {
+      player.latency = latency;
+      latencyLabel.textContent = "latency " + latency.toFixed(1) + " s" + (player.lowLatency ? " · LL-HLS" : "");
+    } else {
+      player.latency = null;
+      latencyLabel.textContent = "";
+    }
+  }
   poll();
   setInterval(poll, 2000);
+  setInterval(showLatency, 500);
 })();

@@ -2,8 +2,10 @@
 
 Layout under ``<data_dir>/hls/<broadcast_id>/``: ``master.m3u8``,
 ``<rendition>/index.m3u8`` and ``<rendition>/<seq>.ts`` (segments are written
-by the worker).  Every write goes to a temporary name first and is renamed into
-place, so an origin never serves half a playlist.
+by the worker; low-latency renditions hold ``init<N>.mp4``, ``s<seq>.m4s`` and
+parts ``s<seq>.p<i>.m4s`` instead, and the audio has its own ``audio/``).
+Every write goes to a temporary name first and is renamed into place, so an
+origin never serves half a playlist.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ingest.hls.playlist import MediaPlaylist
+from collections.abc import Sequence
+
+from ingest.hls.playlist import MediaPlaylist, RenditionReport
 
 MASTER = "master.m3u8"
 INDEX = "index.m3u8"
@@ -42,8 +46,9 @@ class HlsStore:
     def write_master(self, text: str) -> None:
         write_atomic(self.root / MASTER, text)
 
-    def write_media(self, rendition: str, playlist: MediaPlaylist) -> None:
-        write_atomic(self.root / rendition / INDEX, playlist.render())
+    def write_media(self, rendition: str, playlist: MediaPlaylist, hint_uri: str | None = None,
+                    reports: Sequence[RenditionReport] = ()) -> None:
+        write_atomic(self.root / rendition / INDEX, playlist.render(hint_uri, reports))
 
     def load_media(self, rendition: str, window: int = 6) -> MediaPlaylist | None:
         """The playlist a previous run left for this rendition, None if there is none.

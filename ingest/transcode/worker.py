@@ -1,4 +1,4 @@
-"""The transcode worker process: FLV on stdin -> MPEG-TS segments per rendition.
+"""The transcode worker process: FLV on stdin -> HLS segments (MPEG-TS, or CMAF parts) per rendition.
 
 Run as ``python -m ingest.transcode.worker '<json config>'`` by
 ``ingest.pipeline``; never imported into the node's event loop for media work.
@@ -10,10 +10,13 @@ source H.264 packets as they are.  Video is decoded once; each transcoded rung
 has its own thread (scale with swscale, encode with libx264, mux) fed by a
 bounded queue, an IDR forced on every source keyframe, so every rendition cuts
 at the same media time.  PyAV releases the GIL in scale/encode/decode, so the
-rungs really run in parallel.  AAC audio is copied into every rendition.
+rungs really run in parallel.  With MPEG-TS output, AAC audio is copied into
+every rendition; with low-latency (CMAF) output, video renditions carry video
+only and the AAC is written once, as the ``audio`` rendition, every track cut
+into parts of ``part_target`` (see :mod:`ingest.transcode.cmaf`).
 
-Reports on stdout, one JSON object per line: ``started``, ``segment``,
-``stats``, ``error``.  Logs go to stderr.  Exit status 0 after stdin EOF and a
+Reports on stdout, one JSON object per line: ``started``, ``init``, ``part``,
+``segment``, ``stats``, ``error``.  Logs go to stderr.  Exit status 0 after stdin EOF and a
 clean flush, 1 on error (after an ``error`` line), 2 on a bad config.
 """
 
@@ -31,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
 import av
@@ -38,6 +42,7 @@ from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from ingest.hls import codecs
+from ingest.transcode.cmaf import CmafWriter, PartWritten, SegmentWritten
 from ingest.transcode.ladder import Rendition, h264_level, scaled_width, select_for_source
 from ingest.transcode.segmenter import AudioPacket, SegmentWriter
 
@@ -70,6 +75,9 @@ class WorkerConfig:
     #: True: produce exactly ``renditions`` (a restart keeps its master playlist);
     #: False: trim them to the source with ``select_for_source``.
     pinned: bool = False
+    #: LL-HLS: CMAF parts of ``part_target`` seconds, audio as its own rendition
+    low_latency: bool = False
+    part_target: float = 0.5
 
     @classmethod
     def from_json(cls, text: str) -> WorkerConfig:
@@ -85,13 +93,17 @@ class WorkerConfig:
             target = float(data.get("segment_target", 2.0))
             start_seq = {str(k): int(v) for k, v in dict(data.get("start_seq") or {}).items()}
             pinned = bool(data.get("pinned", False))
+            low_latency = bool(data.get("low_latency", False))
+            part_target = float(data.get("part_target", 0.5))
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"bad worker config: {exc!r}") from None
         if not renditions:
             raise ConfigError("worker config has no renditions")
         if not 0.1 <= target <= 60:
             raise ConfigError("segment_target must be between 0.1 and 60 seconds")
-        return cls(out_dir, renditions, target, start_seq, pinned)
+        if low_latency and not 0.05 <= part_target <= target / 2:
+            raise ConfigError("part_target must be between 0.05 s and half the segment target")
+        return cls(out_dir, renditions, target, start_seq, pinned, low_latency, part_target)
 
 
 class Events:
@@ -121,7 +133,8 @@ def snap_frame_rate(rate: Fraction | None) -> Fraction:
 class Rung(threading.Thread):
     """One transcoded rendition: scale + encode + segment, in its own thread."""
 
-    def __init__(self, rendition: Rendition, width: int, height: int, fps: Fraction, writer_args: dict[str, Any]) -> None:
+    def __init__(self, rendition: Rendition, width: int, height: int, fps: Fraction,
+                 make_writer: Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter]) -> None:
         super().__init__(name=f"rung-{rendition.name}", daemon=True)
         self.rendition = rendition
         self.width = width
@@ -153,10 +166,7 @@ class Rung(threading.Thread):
         self.encoder = enc
         self.reformatter = VideoReformatter()
         self.codecs = f"avc1.6400{self.level:02x}"
-        self.writer = SegmentWriter(
-            make_video_stream=lambda c: c.add_mux_stream("h264", width=width, height=height, time_base=_MS),
-            **writer_args,
-        )
+        self.writer = make_writer(lambda c: c.add_mux_stream("h264", width=width, height=height, time_base=_MS))
 
     def submit(self, item: tuple[str, Any] | None) -> None:
         """Blocking put that notices a dead rung instead of waiting forever."""
@@ -180,6 +190,7 @@ class Rung(threading.Thread):
                     return
                 kind, value = item
                 if kind == "audio":
+                    assert isinstance(self.writer, SegmentWriter)
                     self.writer.audio(value)
                     continue
                 frame, force_idr, cut = value
@@ -215,18 +226,36 @@ class Worker:
         self.config = config
         self.events = events
 
-    def _writer_args(self, name: str, audio: Any, frame_ms: float) -> dict[str, Any]:
+    def _writer(self, name: str, audio: Any, frame_ms: float) -> Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter]:
+        """A factory of the writer of rendition ``name``, given how to add its video stream to a container."""
+        out_dir = self.config.out_dir / name
+        start_seq = self.config.start_seq.get(name, 0)
+        if self.config.low_latency:
+            return lambda add_stream: self._cmaf_writer(name, "video", add_stream, frame_ms)
+
         def on_segment(seq: int, duration: float, size: int, first_pts: int) -> None:
             self.events.emit({"event": "segment", "rendition": name, "seq": seq, "duration": round(duration, 3),
                               "bytes": size, "first_pts": first_pts})
 
-        return {
-            "out_dir": self.config.out_dir / name,
-            "start_seq": self.config.start_seq.get(name, 0),
-            "audio_template": audio,
-            "on_segment": on_segment,
-            "frame_duration_ms": frame_ms,
-        }
+        return lambda add_stream: SegmentWriter(out_dir=out_dir, start_seq=start_seq, make_video_stream=add_stream,
+                                                audio_template=audio, on_segment=on_segment, frame_duration_ms=frame_ms)
+
+    def _cmaf_writer(self, name: str, kind: str, add_stream: Callable[[Any], Any], frame_ms: float,
+                     sample_rate: int = 0) -> CmafWriter:
+        emit = self.events.emit
+
+        def on_part(part: PartWritten) -> None:
+            emit({"event": "part", "rendition": name, "seq": part.seq, "index": part.index, "duration": part.duration,
+                  "independent": part.independent, "bytes": part.size, "uri": part.uri, "last_pts": part.last_pts})
+
+        def on_segment(segment: SegmentWritten) -> None:
+            emit({"event": "segment", "rendition": name, "seq": segment.seq, "duration": segment.duration,
+                  "bytes": segment.size, "uri": segment.uri, "parts": segment.parts, "first_pts": segment.first_pts})
+
+        return CmafWriter(self.config.out_dir / name, self.config.start_seq.get(name, 0), kind=kind,
+                          add_stream=add_stream, part_target=self.config.part_target, frame_duration_ms=frame_ms,
+                          on_init=lambda uri: emit({"event": "init", "rendition": name, "uri": uri}),
+                          on_part=on_part, on_segment=on_segment, sample_rate=sample_rate)
 
     def run(self, source: IO[bytes]) -> None:
         try:
@@ -259,13 +288,13 @@ class Worker:
 
         audio_codecs = codecs.aac_from_asc(bytes(audio.codec_context.extradata)) if audio and audio.codec_context.extradata else None
         audio_rate = (audio.codec_context.bit_rate or 128_000) if audio else 0
-        passthrough: SegmentWriter | None = None
+        passthrough: SegmentWriter | CmafWriter | None = None
         rungs: list[Rung] = []
         report: list[dict[str, Any]] = []
         for rendition in renditions:
-            args = self._writer_args(rendition.name, audio, frame_ms)
+            make_writer = self._writer(rendition.name, audio, frame_ms)
             if rendition.passthrough:
-                passthrough = SegmentWriter(make_video_stream=lambda c: c.add_stream_from_template(video), **args)
+                passthrough = make_writer(lambda c: c.add_stream_from_template(video))
                 video_codecs = codecs.avc_from_avcc(bytes(src.extradata)) if src.extradata else "avc1.640028"
                 report.append({"name": rendition.name, "width": src.width, "height": src.height,
                                "bandwidth": (src.bit_rate + audio_rate) if src.bit_rate else None,
@@ -274,13 +303,22 @@ class Worker:
             else:
                 height = rendition.height or src.height
                 width = scaled_width(src.width, src.height, height)
-                rung = Rung(rendition, width, height, fps, args)
+                rung = Rung(rendition, width, height, fps, make_writer)
                 rungs.append(rung)
                 report.append({"name": rendition.name, "width": width, "height": height,
                                "bandwidth": int((rendition.video_bitrate or 0) * 1.2) + audio_rate,
                                "codecs": ",".join(c for c in (rung.codecs, audio_codecs) if c),
                                "frame_rate": round(float(fps), 3)})
-        self.events.emit({"event": "started", "renditions": report})
+        # Low latency: the audio is its own rendition, written once; the variants' figures above
+        # still include it (a variant's BANDWIDTH and CODECS cover the audio it plays with).
+        audio_writer: CmafWriter | None = None
+        started: dict[str, Any] = {"event": "started", "renditions": report}
+        if cfg.low_latency and audio is not None:
+            audio_writer = self._cmaf_writer("audio", "audio", lambda c: c.add_stream_from_template(audio), frame_ms,
+                                             sample_rate=audio.codec_context.sample_rate)
+            started["audio"] = {"name": "audio", "codecs": audio_codecs or "mp4a.40.2", "bandwidth": audio_rate,
+                                "channels": audio.codec_context.channels}
+        self.events.emit(started)
 
         if rungs:
             src.thread_type = "AUTO"
@@ -288,15 +326,16 @@ class Worker:
         for rung in rungs:
             rung.start()
         try:
-            self._loop(container, video, audio, passthrough, rungs, frame_ms)
+            self._loop(container, video, audio, passthrough, rungs, frame_ms, audio_writer)
         except BaseException:
             for rung in rungs:
                 try:
                     rung.queue.put_nowait(None)
                 except queue.Full:
                     pass
-            if passthrough is not None:
-                passthrough.abort()
+            for writer in (passthrough, audio_writer):
+                if writer is not None:
+                    writer.abort()
             raise
         for rung in rungs:
             rung.submit(None)
@@ -304,11 +343,12 @@ class Worker:
             rung.join()
             if rung.error is not None:
                 raise RuntimeError(f"rendition {rung.rendition.name} failed: {rung.error}")
-        if passthrough is not None:
-            passthrough.close()
+        for writer in (passthrough, audio_writer):
+            if writer is not None:
+                writer.close()
 
-    def _loop(self, container: Any, video: Any, audio: Any, passthrough: SegmentWriter | None,
-              rungs: list[Rung], frame_ms: float) -> None:
+    def _loop(self, container: Any, video: Any, audio: Any, passthrough: SegmentWriter | CmafWriter | None,
+              rungs: list[Rung], frame_ms: float, audio_writer: CmafWriter | None) -> None:
         target_ms = self.config.segment_target * 1000 - frame_ms / 2  # a timestamp jitter must not cost a GOP
         segment_start: int | None = None
         keyframes: dict[int, bool] = {}  # pts of source keyframes -> starts a segment
@@ -340,6 +380,8 @@ class Worker:
                     if segment_start is None or pts - segment_start >= target_ms:
                         segment_start = pts
                         cut = True
+                        if audio_writer is not None:
+                            audio_writer.note_cut(pts)
                     if rungs:
                         keyframes[pts] = cut
                 if segment_start is None:
@@ -366,10 +408,13 @@ class Worker:
                 if segment_start is None:
                     continue
                 item = AudioPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0)
-                if passthrough is not None:
-                    passthrough.audio(item)
-                for rung in rungs:
-                    rung.submit(("audio", item))
+                if audio_writer is not None:
+                    audio_writer.audio(item)
+                else:
+                    if isinstance(passthrough, SegmentWriter):
+                        passthrough.audio(item)
+                    for rung in rungs:
+                        rung.submit(("audio", item))
             now = time.monotonic()
             if now >= next_stats and first_pts is not None:
                 next_stats = now + _STATS_INTERVAL

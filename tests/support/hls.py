@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -22,7 +25,19 @@ class SegmentProbe:
     first_video_is_key: bool
 
 
-def probe_segment(ffprobe: str, url: str) -> SegmentProbe:
+def probe_segment(ffprobe: str, url: str, init_url: str | None = None) -> SegmentProbe:
+    """What ffprobe reads in one segment; an fMP4 segment is probed behind its init section."""
+    if init_url is not None:
+        with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as fh:
+            fh.write(fetch(init_url) + fetch(url))
+        try:
+            probe = probe_segment(ffprobe, fh.name)
+            # A fragment's format duration counts from media time 0 (fMP4 keeps absolute
+            # timestamps); the segment's own duration is its packets' span.
+            probe.duration = _packet_span(ffprobe, fh.name)
+            return probe
+        finally:
+            os.unlink(fh.name)
     out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_type",
                           "-show_packets", "-select_streams", "v", "-of", "json", url],
                          capture_output=True, timeout=30, check=True)
@@ -37,11 +52,30 @@ def probe_segment(ffprobe: str, url: str) -> SegmentProbe:
                         first_video_is_key=bool(packets) and "K" in packets[0].get("flags", ""))
 
 
-def load_media_playlists(master_url: str) -> dict[str, m3u8.M3U8]:
+def _packet_span(ffprobe: str, path: str) -> float:
+    out = subprocess.run([ffprobe, "-v", "error", "-select_streams", "0", "-show_entries",
+                          "packet=pts_time,duration_time", "-of", "json", path],
+                         capture_output=True, timeout=30, check=True)
+    packets = json.loads(out.stdout).get("packets", [])
+    starts = [float(p["pts_time"]) for p in packets]
+    ends = [float(p["pts_time"]) + float(p.get("duration_time") or 0) for p in packets]
+    return max(ends) - min(starts) if packets else 0.0
+
+
+def load_media_playlists(master_url: str, with_audio: bool = False) -> dict[str, m3u8.M3U8]:
+    """Every variant's media playlist by URL (and, with ``with_audio``, the audio renditions')."""
     master = m3u8.loads(fetch(master_url).decode(), uri=master_url)
     assert master.is_variant, "master playlist has no variants"
-    playlists = {}
-    for variant in master.playlists:
-        url = variant.absolute_uri
-        playlists[url] = m3u8.loads(fetch(url).decode(), uri=url)
-    return playlists
+    urls = [variant.absolute_uri for variant in master.playlists]
+    if with_audio:
+        urls += [media.absolute_uri for media in master.media if media.type == "AUDIO" and media.uri]
+    return {url: m3u8.loads(fetch(url).decode(), uri=url) for url in urls}
+
+
+def init_url(segment: m3u8.Segment) -> str | None:
+    """The absolute URL of a segment's EXT-X-MAP init section (fMP4), None for MPEG-TS."""
+    section = segment.init_section
+    if section is None:
+        return None
+    return urllib.parse.urljoin(segment.base_uri + "/" if not segment.base_uri.endswith("/") else segment.base_uri,
+                                section.uri)

@@ -1,0 +1,336 @@
+"""Writing one LL-HLS rendition track as CMAF: an init section, parts, segments (runs in the worker).
+
+A :class:`CmafWriter` owns one single-track mp4 muxer (libavformat's ``mp4``
+with ``cmaf+empty_moov+default_base_moof``) writing into memory.  The muxer
+cuts a fragment (``moof`` + ``mdat``) when ``frag_duration`` has passed and,
+for video, at every keyframe; each fragment is one LL-HLS *part*.  The muxer
+writes a fragment out when the first packet of the next one arrives, so the
+writer knows, right after ``mux(packet)``, that the bytes it got are the part
+that ended just before ``packet``.  A *segment* is the run of parts between two
+cut points (video: the cut flag on a keyframe, decided once on source
+keyframes so every rendition cuts at the same media time; audio: the first
+part boundary at or after a video cut, see :meth:`note_cut`).
+
+Files, under the rendition's directory: ``init<N>.mp4`` (one per worker
+generation, ``N`` its first segment number), ``s<msn>.p<i>.m4s`` (parts) and
+``s<msn>.m4s`` (the whole segment: its parts concatenated).  Each is written
+under a temporary name and renamed, so the origin never serves a partial file.
+
+Timestamps come in as milliseconds (the FLV clock); video is muxed on that
+clock shifted by :data:`~ingest.transcode.segmenter.TS_OFFSET_MS`, audio on a
+sample clock kept continuous (AAC frames are 1024 samples, which milliseconds
+cannot express exactly).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ingest.hls.fmp4 import BoxSplitter
+from ingest.transcode.segmenter import TS_OFFSET_MS, AudioPacket
+
+log = logging.getLogger("ingest.transcode.cmaf")
+
+_MS = Fraction(1, 1000)
+_AAC_FRAME = 1024
+
+
+@dataclass(frozen=True)
+class PartWritten:
+    seq: int
+    index: int
+    duration: float  # seconds
+    independent: bool
+    size: int
+    uri: str
+    #: the newest source timestamp (ms) the part holds: how the node finds when it arrived
+    last_pts: int
+
+
+@dataclass(frozen=True)
+class SegmentWritten:
+    seq: int
+    duration: float
+    size: int
+    uri: str
+    parts: int
+    first_pts: int
+
+
+class _Sink(io.RawIOBase):
+    """The muxer's output: collects what it writes until the writer takes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.pending.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        data = b"".join(self.pending)
+        self.pending.clear()
+        return data
+
+
+@dataclass
+class _Sample:
+    pts: int  # on the track's clock
+    dts: int
+    source_pts: int  # ms, as received
+    keyframe: bool
+    cut: bool
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+class CmafWriter:
+    """One track (video or audio) of one rendition."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        start_seq: int,
+        *,
+        kind: str,
+        add_stream: Callable[[av.container.OutputContainer], Any],
+        part_target: float,
+        frame_duration_ms: float,
+        on_init: Callable[[str], None],
+        on_part: Callable[[PartWritten], None],
+        on_segment: Callable[[SegmentWritten], None],
+        sample_rate: int = 0,
+    ) -> None:
+        if kind not in ("video", "audio"):
+            raise ValueError(f"kind must be 'video' or 'audio', not {kind!r}")
+        self.out_dir = out_dir
+        self.kind = kind
+        self.seq = start_seq
+        self.init_uri = f"init{start_seq}.mp4"
+        self._on_init = on_init
+        self._on_part = on_part
+        self._on_segment = on_segment
+        self._frame_ms = frame_duration_ms
+        self._part_target = part_target
+        self._muxed = False
+        self._sample_rate = sample_rate
+        self._clock = Fraction(1, sample_rate) if kind == "audio" else _MS
+        # A part is cut once it reaches this: half a frame under the target, so timestamp
+        # jitter never makes a part one frame longer than PART-TARGET.
+        frame_us = (1024 / sample_rate * 1e6) if kind == "audio" else frame_duration_ms * 1000
+        frag_us = max(int(part_target * 1e6 - frame_us / 2), 1)
+        flags = "cmaf+empty_moov+default_base_moof+skip_trailer+frag_discont" + ("+frag_keyframe" if kind == "video" else "")
+        self._sink = _Sink()
+        self._container = av.open(self._sink, "w", format="mp4",
+                                  options={"movflags": flags, "frag_duration": str(frag_us), "flush_packets": "1"})
+        self._stream = add_stream(self._container)
+        self._stream.time_base = self._clock
+        self._splitter = BoxSplitter()
+        self._init: list[bytes] = []
+        self._init_written = False
+        self._fragment: list[bytes] = []
+        self._part_samples: list[_Sample] = []
+        self._part_index = 0
+        self._segment_tmp: Path | None = None
+        self._segment_file: Any = None
+        self._segment_size = 0
+        self._segment_start_dts: int | None = None
+        self._segment_first_pts = 0
+        self._cuts: deque[int] = deque()  # audio: video cut times (ms) still to follow
+        self._next_audio_pts: int | None = None
+        self._segment_max = 0.0
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- input -----------------------------------------------------------
+
+    def video(self, packet: av.Packet, cut: bool) -> None:
+        pts = packet.pts if packet.pts is not None else packet.dts
+        dts = packet.dts if packet.dts is not None else pts
+        if self._segment_start_dts is None and not cut:
+            return  # nothing before the first cut point
+        packet.pts = pts + TS_OFFSET_MS
+        packet.dts = dts + TS_OFFSET_MS
+        packet.time_base = _MS
+        sample = _Sample(packet.pts, packet.dts, pts, packet.is_keyframe, cut)
+        if cut and not packet.is_keyframe:
+            log.warning("%s: cut at %d ms is not a keyframe; the segment continues", self.out_dir.name, pts)
+            sample.cut = False
+        self._mux(packet, sample)
+
+    def note_cut(self, pts_ms: int) -> None:
+        """Audio: a video segment starts at this time; start an audio segment at the next part boundary."""
+        self._cuts.append(pts_ms)
+
+    def audio(self, item: AudioPacket) -> None:
+        if self._segment_start_dts is None and (not self._cuts or item.pts + self._frame_ms < self._cuts[0]):
+            return  # audio starts with the first video cut, like the video renditions
+        expected = self._next_audio_pts
+        actual = round(item.pts * self._sample_rate / 1000)
+        # Keep the sample clock continuous unless the source jumped (a gap or overlap of half a frame).
+        pts = expected if expected is not None and abs(actual - expected) < _AAC_FRAME // 2 else actual
+        self._next_audio_pts = pts + _AAC_FRAME
+        offset = TS_OFFSET_MS * self._sample_rate // 1000
+        packet = av.Packet(item.data)
+        packet.pts = packet.dts = pts + offset
+        packet.duration = _AAC_FRAME
+        packet.time_base = self._clock
+        cut = self._segment_start_dts is None
+        sample = _Sample(packet.pts, packet.dts, item.pts, True, cut)
+        self._mux(packet, sample)
+
+    def close(self) -> None:
+        """End of stream: the muxer writes the last fragment; close the last part and segment."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        if not self._muxed:
+            self._container = container
+            self.abort()
+            return
+        container.close()
+        self._collect(None)
+        if self._part_samples:
+            # the last fragment came out of close(): its duration ends one frame after its last sample
+            last = self._part_samples[-1]
+            frame = (_AAC_FRAME if self.kind == "audio" else self._frame_ms)
+            self._finish_part(last.dts + frame)
+        self._close_segment()
+
+    def abort(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - best effort on the error path
+                pass
+        if self._segment_file is not None:
+            self._segment_file.close()
+            self._segment_file = None
+        if self._segment_tmp is not None:
+            self._segment_tmp.unlink(missing_ok=True)
+
+    # --- muxing ----------------------------------------------------------
+
+    def _mux(self, packet: av.Packet, sample: _Sample) -> None:
+        assert self._container is not None
+        packet.stream = self._stream
+        self._container.mux(packet)
+        self._muxed = True
+        self._collect(sample)
+
+    def _collect(self, starting: _Sample | None) -> None:
+        """Take what the muxer wrote during the last call; ``starting`` is the packet just muxed."""
+        fragment_done = False
+        for kind, box in self._splitter.feed(self._sink.take()):
+            if kind in (b"ftyp", b"moov"):
+                self._init.append(box)
+            elif kind in (b"moof", b"styp", b"prft"):
+                self._write_init()
+                self._fragment.append(box)
+            elif kind == b"mdat":
+                self._fragment.append(box)
+                fragment_done = True
+            # sidx/mfra/free: not part of a live part
+        if fragment_done and starting is not None:
+            self._finish_part(starting.dts)
+        if starting is None:
+            return
+        if not self._part_samples:
+            # ``starting`` opens a new part; at a cut it opens a new segment too
+            if starting.cut or self._segment_start_dts is None:
+                self._close_segment()
+                self._open_segment(starting)
+                if self.kind == "audio":
+                    while self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
+                        self._cuts.popleft()
+            elif self.kind == "audio" and self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
+                while self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
+                    self._cuts.popleft()
+                self._close_segment()
+                self._open_segment(starting)
+        self._part_samples.append(starting)
+
+    def _part_half_ms(self) -> float:
+        return self._part_target * 500
+
+    def _write_init(self) -> None:
+        if self._init_written or not self._init:
+            return
+        _write_file(self.out_dir / self.init_uri, b"".join(self._init))
+        self._init_written = True
+        self._on_init(self.init_uri)
+
+    def _finish_part(self, end_dts: float) -> None:
+        """The fragment just written is the part made of ``_part_samples``; it ends at ``end_dts``."""
+        data = b"".join(self._fragment)
+        self._fragment.clear()
+        samples, self._part_samples = self._part_samples, []
+        if not samples or self._segment_file is None:
+            return
+        scale = float(self._clock)
+        duration = max(end_dts - samples[0].dts, 1) * scale
+        uri = f"s{self.seq}.p{self._part_index}.m4s"
+        _write_file(self.out_dir / uri, data)
+        self._segment_file.write(data)
+        self._segment_size += len(data)
+        part = PartWritten(self.seq, self._part_index, round(duration, 4), samples[0].keyframe, len(data), uri,
+                           max(s.source_pts for s in samples))
+        self._part_index += 1
+        self._segment_max = end_dts
+        self._on_part(part)
+
+    def _open_segment(self, first: _Sample) -> None:
+        self._segment_tmp = self.out_dir / f".s{self.seq}.m4s.tmp"
+        self._segment_file = open(self._segment_tmp, "wb")
+        self._segment_size = 0
+        self._segment_start_dts = first.dts
+        self._segment_first_pts = first.source_pts
+        self._segment_max = first.dts
+        self._part_index = 0
+
+    def _close_segment(self) -> None:
+        if self._segment_file is None or self._segment_tmp is None:
+            return
+        self._segment_file.close()
+        self._segment_file = None
+        parts = self._part_index
+        if parts == 0:
+            self._segment_tmp.unlink(missing_ok=True)
+            self._segment_tmp = None
+            return
+        uri = f"s{self.seq}.m4s"
+        os.replace(self._segment_tmp, self.out_dir / uri)
+        self._segment_tmp = None
+        assert self._segment_start_dts is not None
+        duration = max(self._segment_max - self._segment_start_dts, 1) * float(self._clock)
+        segment = SegmentWritten(self.seq, round(duration, 4), self._segment_size, uri, parts, self._segment_first_pts)
+        self.seq += 1
+        self._on_segment(segment)
