@@ -22,8 +22,10 @@
   function startPlayer() {
     stopPlayer();
     if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6,
-                            levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
+      // No liveSync* option: with one set, hls.js ignores the playlist's PART-HOLD-BACK. Without
+      // LL-HLS it plays 3 target durations behind the edge (its default).
+      const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6,
+                            fragLoadingMaxRetry: 6 });
       player.hls = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
       // LL-HLS is on when the playlists carry parts (hls.js then plays PART-HOLD-BACK behind the edge).

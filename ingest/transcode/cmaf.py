@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from collections import deque
 from collections.abc import Callable
@@ -143,10 +144,12 @@ class CmafWriter:
         self._muxed = False
         self._sample_rate = sample_rate
         self._clock = Fraction(1, sample_rate) if kind == "audio" else _MS
-        # A part is cut once it reaches this: half a frame under the target, so timestamp
-        # jitter never makes a part one frame longer than PART-TARGET.
-        frame_us = (1024 / sample_rate * 1e6) if kind == "audio" else frame_duration_ms * 1000
-        frag_us = max(int(part_target * 1e6 - frame_us / 2), 1)
+        # A part holds as many whole frames as fit in the target; the muxer cuts once a
+        # fragment spans half a frame less than that, so timestamp jitter never makes a
+        # part one frame longer than PART-TARGET.
+        frame_us = (_AAC_FRAME / sample_rate * 1e6) if kind == "audio" else frame_duration_ms * 1000
+        frames = max(1, math.floor(part_target * 1e6 / frame_us + 1e-6))
+        frag_us = max(int((frames - 0.5) * frame_us), 1)
         flags = "cmaf+empty_moov+default_base_moof+skip_trailer+frag_discont" + ("+frag_keyframe" if kind == "video" else "")
         self._sink = _Sink()
         self._container = av.open(self._sink, "w", format="mp4",

@@ -34,3 +34,39 @@ def test_watch_page_plays_live_and_recovers_after_reconnect(node_factory, chromi
     second.wait(timeout=30)
     assert errors == []
     page.close()
+
+
+def test_watch_page_plays_ll_hls_in_low_latency_mode_and_shows_the_latency(node_factory, chromium):
+    node = node_factory(ladder="source,360p")  # hls_variant defaults to lowlatency
+    doc = node.create_broadcast("low latency")
+    publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=14, gop=25)
+    node.wait_status(doc["id"], "live", timeout=15)
+    page = chromium.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(doc["watch_url"])
+    page.wait_for_function("() => document.getElementById('video').currentTime > 1.0", timeout=30_000)
+    # hls.js loaded playlists with parts and plays in low-latency mode, aiming at PART-HOLD-BACK
+    page.wait_for_function("() => window.onairPlayer.lowLatency === true", timeout=10_000)
+    state = page.evaluate("""() => {
+        const hls = window.onairPlayer.hls;
+        const details = hls.levels[hls.currentLevel >= 0 ? hls.currentLevel : 0].details;
+        return {lowLatencyMode: hls.lowLatencyMode, partHoldBack: details.partHoldBack,
+                canBlockReload: details.canBlockReload, partTarget: details.partTarget,
+                audioTracks: hls.audioTracks.length, targetLatency: hls.targetLatency};
+    }""")
+    assert state["lowLatencyMode"] is True and state["canBlockReload"] is True
+    assert state["partTarget"] == 0.5 and state["partHoldBack"] == 1.5
+    assert state["targetLatency"] == 1.5
+    assert state["audioTracks"] == 1  # the shared audio rendition
+    # the page shows the live latency hls.js measures
+    page.wait_for_function("() => /^latency \\d+\\.\\d s · LL-HLS$/.test(document.getElementById('latency').textContent)",
+                           timeout=10_000)
+    shown = float(page.text_content("#latency").split()[1])
+    assert 0 < shown < 30
+    # and the API reports the node's publish-to-playlist delay
+    delay = node.broadcast(doc["id"])["live"]["publish_to_playlist"]
+    assert delay["p50"] is not None and 0 < delay["p50"] <= delay["max"]
+    publisher.wait(timeout=30)
+    assert errors == []
+    page.close()

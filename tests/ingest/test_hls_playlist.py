@@ -119,3 +119,83 @@ def test_codec_strings() -> None:
     assert codecs.aac_from_asc(bytes([0x2B, 0x92])) == "mp4a.40.5"
     with pytest.raises(ValueError, match="AudioSpecificConfig is truncated"):
         codecs.aac_from_asc(b"\x12")
+
+
+# --- Low-Latency HLS -----------------------------------------------------------
+
+def ll_playlist(segments: int, parts_per_segment: int = 4, window: int = 6) -> MediaPlaylist:
+    playlist = MediaPlaylist(target_duration=2.0, window=window, part_target=0.5)
+    playlist.map_uri = "init0.mp4"
+    for seq in range(segments):
+        for index in range(parts_per_segment):
+            playlist.add_part(0.5, f"s{seq}.p{index}.m4s", independent=index == 0)
+        playlist.add(0.5 * parts_per_segment, f"s{seq}.m4s")
+    return playlist
+
+
+def test_ll_playlist_lists_parts_of_the_last_segments_and_of_the_one_being_built():
+    from ingest.hls.playlist import RenditionReport
+
+    playlist = ll_playlist(5)
+    playlist.add_part(0.5, "s5.p0.m4s", independent=True)
+    text = playlist.render("s5.p1.m4s", [RenditionReport("../360p/index.m3u8", 5, 0)])
+    lines = text.splitlines()
+    assert lines[:6] == ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-TARGETDURATION:2",
+                         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.500",
+                         "#EXT-X-PART-INF:PART-TARGET=0.500", "#EXT-X-MEDIA-SEQUENCE:0"]
+    assert lines[6] == '#EXT-X-MAP:URI="init0.mp4"'
+    # parts of the last three complete segments only, then the open segment's parts and the hint
+    assert not any('URI="s1.p' in line for line in lines)
+    assert '#EXT-X-PART:DURATION=0.500,URI="s2.p0.m4s",INDEPENDENT=YES' in lines
+    assert '#EXT-X-PART:DURATION=0.500,URI="s2.p1.m4s"' in lines
+    assert lines[-3:] == ['#EXT-X-PART:DURATION=0.500,URI="s5.p0.m4s",INDEPENDENT=YES',
+                          '#EXT-X-PRELOAD-HINT:TYPE=PART,URI="s5.p1.m4s"',
+                          '#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8",LAST-MSN=5,LAST-PART=0']
+    assert playlist.last_msn == 4 and playlist.last_part == (5, 0)
+
+
+def test_ll_playlist_ended_is_plain_vod_without_parts():
+    playlist = ll_playlist(3)
+    playlist.add_part(0.5, "s3.p0.m4s", independent=True)
+    playlist.drop_parts()
+    playlist.end()
+    text = playlist.render("s3.p0.m4s")
+    assert "#EXT-X-PART" not in text and "PRELOAD-HINT" not in text and "SERVER-CONTROL" not in text
+    assert text.endswith("#EXT-X-ENDLIST\n") and '#EXT-X-MAP:URI="init0.mp4"' in text
+    again = MediaPlaylist.parse(text)
+    assert [s.uri for s in again.segments] == ["s0.m4s", "s1.m4s", "s2.m4s"]
+    assert all(s.map_uri == "init0.mp4" for s in again.segments)
+
+
+def test_ll_discontinuity_and_new_init_section_come_before_the_next_parts():
+    playlist = ll_playlist(2)
+    playlist.mark_discontinuity()
+    playlist.map_uri = "init2.mp4"
+    playlist.add_part(0.5, "s2.p0.m4s", independent=True)
+    lines = playlist.render().splitlines()
+    at = lines.index('#EXT-X-PART:DURATION=0.500,URI="s2.p0.m4s",INDEPENDENT=YES')
+    assert lines[at - 2:at] == ["#EXT-X-DISCONTINUITY", '#EXT-X-MAP:URI="init2.mp4"']
+    playlist.add(0.5, "s2.m4s")
+    lines = playlist.render().splitlines()
+    assert lines.count("#EXT-X-DISCONTINUITY") == 1 and lines.count('#EXT-X-MAP:URI="init2.mp4"') == 1
+
+
+def test_parts_need_a_low_latency_playlist_and_sane_durations():
+    plain = MediaPlaylist(target_duration=2.0)
+    with pytest.raises(ValueError, match="low-latency"):
+        plain.add_part(0.5, "s0.p0.m4s", True)
+    playlist = MediaPlaylist(target_duration=2.0, part_target=0.5)
+    with pytest.raises(ValueError, match="positive"):
+        playlist.add_part(0.0, "s0.p0.m4s", True)
+    with pytest.raises(ValueError, match="part target"):
+        MediaPlaylist(target_duration=2.0, part_target=3.0)
+
+
+def test_master_with_a_shared_audio_rendition():
+    from ingest.hls.playlist import AudioRendition
+
+    text = render_master([Variant("720p/index.m3u8", 3_000_000, "avc1.64001f,mp4a.40.2", 1280, 720)],
+                         AudioRendition("audio/index.m3u8", channels=2))
+    assert ('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="default",DEFAULT=YES,AUTOSELECT=YES,'
+            'CHANNELS="2",URI="audio/index.m3u8"') in text
+    assert 'CODECS="avc1.64001f,mp4a.40.2",AUDIO="audio"' in text
