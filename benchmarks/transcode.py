@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -91,9 +92,14 @@ def ladder_for(width: int, height: int) -> list[Rendition]:
 
 # --- the two commands --------------------------------------------------------
 
+#: "lowlatency" (onair's default: CMAF parts of 0.5 s, audio once; ffmpeg writes fMP4 HLS, which has
+#: no parts: its closest equivalent) or "mpegts"
+VARIANT = {"name": "lowlatency"}
+
+
 def onair_command(out_dir: Path, ladder: list[Rendition]) -> list[str]:
     config = {"out_dir": str(out_dir), "renditions": [r.to_dict() for r in ladder],
-              "segment_target": SEGMENT_SECONDS}
+              "segment_target": SEGMENT_SECONDS, "low_latency": VARIANT["name"] == "lowlatency", "part_target": 0.5}
     return [sys.executable, "-m", "ingest.transcode.worker", json.dumps(config)]
 
 
@@ -127,8 +133,12 @@ def ffmpeg_command(source: Path, out_dir: Path, ladder: list[Rendition], width: 
         index += 1
     for _ in ladder:
         cmd += ["-map", "0:a:0"]
+    fmp4 = VARIANT["name"] == "lowlatency"
+    if fmp4:
+        cmd += ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4"]
     cmd += ["-c:a", "copy", "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
-            "-hls_segment_filename", str(out_dir / "%v" / "%d.ts"), "-master_pl_name", "master.m3u8",
+            "-hls_segment_filename", str(out_dir / "%v" / ("s%d.m4s" if fmp4 else "%d.ts")),
+            "-master_pl_name", "master.m3u8",
             "-var_stream_map", " ".join(stream_map), str(out_dir / "%v" / "index.m3u8")]
     return cmd
 
@@ -173,7 +183,9 @@ def check_events(stdout: bytes) -> None:
 
 
 def segments(out_dir: Path, ladder: list[Rendition]) -> dict[str, int]:
-    return {r.name: len(list((out_dir / r.name).glob("*.ts"))) for r in ladder}
+    """Complete segments per rendition (LL parts ``s<n>.p<i>.m4s`` are not segments)."""
+    pattern = re.compile(r"^s?\d+\.(ts|m4s)$")
+    return {r.name: sum(1 for f in (out_dir / r.name).iterdir() if pattern.match(f.name)) for r in ladder}
 
 
 def run_onair(source: Path, work: Path, ladder: list[Rendition], media: float, copies: int = 1) -> list[Run]:
@@ -210,9 +222,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="media seconds of the source clip")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--size", default="1920x1080", help="source WxH (30 fps)")
+    parser.add_argument("--variant", choices=["lowlatency", "mpegts"], default="lowlatency",
+                        help="HLS packaging (onair LL-HLS parts vs ffmpeg fMP4 HLS, or MPEG-TS for both)")
     parser.add_argument("--concurrent", type=int, default=0,
                         help="also run N copies at once of each and report their realtime factors (0: skip)")
     args = parser.parse_args()
+    VARIANT["name"] = args.variant
     width, height = (int(v) for v in args.size.lower().split("x"))
     ladder = ladder_for(width, height)
     cores = os.cpu_count() or 1
@@ -225,7 +240,7 @@ def main() -> int:
         print(f"machine: {machine()}; ffmpeg CLI: {ffmpeg_version()}")
         print(f"source: {args.size}@{FPS} H.264 {SOURCE_BITRATE} + AAC, {media:.2f} s; ladder: "
               + ", ".join(f"{r.name}" + ("" if r.passthrough else f" {r.video_bitrate // 1000}k {r.preset}")
-                          for r in ladder) + f"; HLS {SEGMENT_SECONDS:g} s segments, audio copied")
+                          for r in ladder) + f"; HLS {SEGMENT_SECONDS:g} s segments ({args.variant}), audio copied")
         onair: list[Run] = []
         ffmpeg: list[Run] = []
         ratios: list[float] = []
