@@ -3,6 +3,10 @@
 Paths from URLs are resolved under the broadcast's directory and refused if
 they would leave it.  Live playlists are cacheable for a second at most;
 segments never change once written, so they are cacheable for a long time.
+
+LL-HLS: a media playlist request with ``_HLS_msn``/``_HLS_part`` and a request
+for a part the playlist hints but that is not written yet are held until the
+packager gets there (``broadcaster/origin_blocking.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from broadcaster.keys import CONFIG
+from broadcaster.origin_blocking import await_part, blocking_reload, refuse, wants_blocking_reload
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -24,6 +29,7 @@ CONTENT_TYPES = {
 }
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+MEDIA_PLAYLIST = "index.m3u8"
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -58,11 +64,23 @@ def _is_vod(playlist: Path) -> bool:
 
 async def serve(request: web.Request) -> web.StreamResponse:
     root = request.app[CONFIG].hls_dir
-    target = resolve(root, request.match_info["id"], request.match_info["path"])
+    broadcast_id, rel = request.match_info["id"], request.match_info["path"]
+    target = resolve(root, broadcast_id, rel)
     if target is None:
         raise web.HTTPNotFound(text="not found", headers=CORS)
     content_type = CONTENT_TYPES.get(target.suffix)
-    if content_type is None or not target.is_file():
+    if content_type is None:
+        raise web.HTTPNotFound(text="not found", headers=CORS)
+    # LL-HLS requests that may be held name a file of a rendition: <rendition>/<name>
+    rendition, _, name = rel.partition("/")
+    in_rendition = bool(name) and "/" not in name
+    if in_rendition and name == MEDIA_PLAYLIST and wants_blocking_reload(request):
+        return await blocking_reload(request, target, broadcast_id, rendition, CORS)
+    if in_rendition and target.suffix == ".m4s" and not target.is_file():
+        refusal = await await_part(request, target, broadcast_id, rendition)
+        if refusal is not None:
+            return refuse(refusal, CORS)
+    if not target.is_file():
         raise web.HTTPNotFound(text="not found", headers=CORS)
     if target.suffix == ".m3u8":
         cache = "public, max-age=3600" if _is_vod(target) else "no-cache, max-age=1"

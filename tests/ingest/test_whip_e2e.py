@@ -120,6 +120,18 @@ def ffprobe_streams(ffprobe: str, path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def first_segment_streams(ffprobe: str, media_path: Path, media: m3u8.M3U8, tmp: Path) -> dict[str, str]:
+    """codec_type -> codec_name of a playlist's first segment (behind its init section when fMP4)."""
+    segment = media.segments[0]
+    path = media_path.parent / segment.uri
+    if segment.init_section is not None:
+        joined = tmp / f"{media_path.parent.name}-first.mp4"
+        joined.write_bytes((media_path.parent / segment.init_section.uri).read_bytes() + path.read_bytes())
+        path = joined
+    info = ffprobe_streams(ffprobe, path)
+    return {s["codec_type"]: s["codec_name"] for s in info["streams"]}
+
+
 async def test_whip_publish_becomes_playable_hls_and_ends_after_grace(node: Node, ffprobe: str,
                                                                       tmp_path: Path) -> None:
     status, broadcast = await node.api("POST", "/api/broadcasts", {"title": "whip", "visibility": "public"})
@@ -156,10 +168,15 @@ async def test_whip_publish_becomes_playable_hls_and_ends_after_grace(node: Node
         assert media.is_endlist, variant.uri
         total = sum(s.duration for s in media.segments)
         assert abs(total - received) <= 0.1 + 1 / 30, (variant.uri, total, received)
-        first = media_path.parent / media.segments[0].uri
-        info = ffprobe_streams(ffprobe, first)
-        kinds = {s["codec_type"]: s["codec_name"] for s in info["streams"]}
-        assert kinds == {"video": "h264", "audio": "aac"}, (variant.uri, kinds)
+        kinds = first_segment_streams(ffprobe, media_path, media, tmp_path)
+        if master.media:  # LL-HLS: video-only variants + the shared audio rendition
+            assert kinds == {"video": "h264"}, (variant.uri, kinds)
+        else:
+            assert kinds == {"video": "h264", "audio": "aac"}, (variant.uri, kinds)
+    for rendition in master.media:
+        audio_path = hls / rendition.uri
+        kinds = first_segment_streams(ffprobe, audio_path, m3u8.loads(audio_path.read_text()), tmp_path)
+        assert kinds == {"audio": "aac"}, kinds
 
 
 async def test_one_source_at_a_time_rtmp_and_whip_refuse_each_other(node: Node, ffmpeg: str) -> None:

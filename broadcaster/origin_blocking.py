@@ -1,0 +1,77 @@
+"""Held LL-HLS requests on the origin: blocking playlist reloads and preload-hinted parts.
+
+A held request is nothing but its handler coroutine awaiting
+:meth:`PlaylistWatch.changed`: no thread, no polling, and every other request
+goes on being served.  What to do is decided by ``ingest/hls/blocking.py``,
+asked again after every publish of the playlist (and when the wait times out).
+The pipeline publishes right after it has written the playlist, so a request
+woken by a publish is answered at once with the file as it is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from broadcaster.http_errors import json_error
+from broadcaster.keys import PLAYLIST_WATCH
+from ingest.hls.blocking import Reject, Wait, decide_part, decide_reload
+
+RELOAD_DIRECTIVES = ("_HLS_msn", "_HLS_part")
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+
+
+def wants_blocking_reload(request: web.Request) -> bool:
+    return any(name in request.query for name in RELOAD_DIRECTIVES)
+
+
+def refuse(decision: Reject, headers: Mapping[str, str]) -> web.Response:
+    """A JSON error that keeps the CORS headers, so a player in a page can read its status."""
+    return json_error(decision.status, decision.reason, **{**headers, "Cache-Control": "no-cache"})
+
+
+async def blocking_reload(request: web.Request, playlist: Path, broadcast_id: str, rendition: str,
+                          headers: Mapping[str, str]) -> web.Response:
+    """Answer ``<rendition>/index.m3u8?_HLS_msn=..[&_HLS_part=..]`` once the playlist has got there."""
+    watch = request.app[PLAYLIST_WATCH]
+    msn, part = request.query.get("_HLS_msn"), request.query.get("_HLS_part")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        decision = decide_reload(watch.position(broadcast_id, rendition), msn, part, loop.time() - started)
+        if not isinstance(decision, Wait):
+            break
+        # No await between the decision and this call: a publish cannot slip in unseen.
+        await watch.changed(broadcast_id, rendition, decision.remaining)
+    if isinstance(decision, Reject):
+        return refuse(decision, headers)
+    try:
+        # A playlist is a few KiB, just written, in the page cache: reading it here costs
+        # less than a hop to a thread, and reading it whole means the bytes sent are the
+        # ones the decision was made for (the pipeline replaces the file by renaming).
+        body = playlist.read_bytes()
+    except OSError:
+        return refuse(Reject(404, "not found"), headers)
+    # An ended playlist never changes again; a live one answered to a directive must not be reused.
+    cache = "public, max-age=3600" if b"#EXT-X-ENDLIST" in body else "no-cache"
+    return web.Response(body=body, headers={**headers, "Content-Type": PLAYLIST_TYPE, "Cache-Control": cache})
+
+
+async def await_part(request: web.Request, part: Path, broadcast_id: str, rendition: str) -> Reject | None:
+    """Wait for the missing file ``part`` if the playlist hints it (None: it is there now).
+
+    Any other missing file, or a hinted one not written within three target
+    durations, is refused with a 404.
+    """
+    watch = request.app[PLAYLIST_WATCH]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not part.is_file():
+        decision = decide_part(watch.position(broadcast_id, rendition), part.name, loop.time() - started)
+        if isinstance(decision, Reject):
+            return decision
+        await watch.changed(broadcast_id, rendition, decision.remaining)
+    return None
