@@ -76,6 +76,11 @@ def measure(server_pid: int, urls: list[str], source: Path, seconds: float) -> t
     return (after - before) / media_seconds, (own_after - own_before) / media_seconds
 
 
+#: onair's packaging in this comparison: "mpegts" is the same output nginx-rtmp writes (TS, audio
+#: muxed, 2 s fragments); "lowlatency" adds CMAF parts, a playlist write per part and an audio rendition
+VARIANT = {"name": "mpegts"}
+
+
 def run_onair(work: Path, streams: int, source: Path, seconds: float) -> tuple[float, float]:
     http, rtmp = free_port(), free_port()
     data = work / "onair-data"
@@ -84,6 +89,7 @@ def run_onair(work: Path, streams: int, source: Path, seconds: float) -> tuple[f
     proc = subprocess.Popen([sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1",
                              "--http-port", str(http), "--rtmp-port", str(rtmp), "--data-dir", str(data),
                              "--admin-token", token, "--ladder", "source", "--segment-target", "2",
+                             "--hls-variant", VARIANT["name"],
                              "--reconnect-grace", "1", "--log-level", "warning"],
                             cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
                             stderr=open(work / "onair.log", "ab"))
@@ -160,7 +166,10 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variant", choices=["mpegts", "lowlatency"], default="mpegts",
+                        help="onair's HLS packaging (mpegts: the same output as nginx-rtmp's)")
     args = parser.parse_args()
+    VARIANT["name"] = args.variant
     for tool in ("ffmpeg", "nginx"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (apt-get install ffmpeg nginx libnginx-mod-rtmp)", file=sys.stderr)
@@ -183,7 +192,7 @@ def main() -> int:
             print(f"round {round_no}: onair {a:.4f} (main {main_cpu:.4f}, workers {a - main_cpu:.4f})  "
                   f"nginx-rtmp {b:.4f}  CPU s per media s per stream  (ratio {ratios[-1]:.2f})", flush=True)
     print(f"\nmachine: {machine()}; {args.streams} concurrent passthrough streams, 720p30 ~3 Mbps, "
-          f"{args.seconds} s each, {args.rounds} rounds")
+          f"{args.seconds} s each, {args.rounds} rounds; onair --hls-variant {args.variant}")
     print(f"{'server':<12} {'CPU s / media s / stream (median)':>34}")
     print(f"{'onair':<12} {median(onair):>34.4f}")
     print(f"{'  main':<12} {median(mains):>34.4f}")
