@@ -614,6 +614,13 @@ class HlsPipeline:
                 part_target=playlist.part_target or self.options.part_target,
                 target_duration=float(playlist.target_duration), hint_uri=hint, ended=playlist.ended))
 
+    def _drop_old_parts(self, name: str, seq: int) -> None:
+        """Parts of a segment that left the live window: no playlist lists them, the segment file stays."""
+        if seq < 0:
+            return
+        for part in self.store.rendition_dir(name).glob(f"s{seq}.p*.m4s"):
+            part.unlink(missing_ok=True)
+
     def _on_worker_segment(self, name: str, seq: int, duration: float, size: int, uri: str | None = None,
                            first_pts: int | None = None) -> None:
         state = self._state(name)
@@ -626,6 +633,8 @@ class HlsPipeline:
         state.seconds += duration
         state.peak = max(state.peak, int(size * 8 / duration))
         self._write_media(name, playlist)
+        if playlist.low_latency:
+            self._drop_old_parts(name, seq - playlist.window)
         if name == AUDIO:
             return
         if not playlist.low_latency and first_pts is not None:

@@ -147,3 +147,9 @@ def test_live_playlist_slides_while_live(node_factory):
     complete = [segment for segment in playlist.segments if segment.uri]
     assert len(complete) <= 3 and not playlist.is_endlist
     publisher.wait(timeout=30)
+    # parts of segments that left the live window are deleted; the segments stay for the replay
+    rendition_dir = node.data_dir / "hls" / doc["id"] / "source"
+    newest = max(int(p.name[1:-4]) for p in rendition_dir.glob("s*.m4s") if ".p" not in p.name)
+    assert newest >= 4 and (rendition_dir / "s0.m4s").is_file()
+    assert not list(rendition_dir.glob("s0.p*.m4s")), "parts of a segment out of the window were kept"
+    assert list(rendition_dir.glob(f"s{newest}.p*.m4s")), "parts of the newest segment are gone"
