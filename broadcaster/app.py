@@ -93,7 +93,7 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
     from ingest.rtmp import RtmpServer
 
     config = app[CONFIG]
-    options = {"read_coalesce": config.rtmp_read_coalesce}
+    options = {"read_coalesce": config.read_coalesce}
     servers = [RtmpServer(app[LIVE], host=config.host, port=config.rtmp_port, **options)]
     if config.rtmps_port:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

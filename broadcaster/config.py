@@ -35,8 +35,9 @@ class NodeConfig:
     #: public base URL used in API answers (rtmp_url, hls_url ...); default: from the request's Host
     public_host: str = ""
     reconnect_grace: float = 30.0
-    #: RTMP: pause reading this long after each read so small writes are gathered (CPU vs latency)
-    rtmp_read_coalesce: float = 0.25
+    #: RTMP: pause reading this long after each read so small writes are gathered (CPU vs latency);
+    #: negative = by HLS variant (see ``read_coalesce``)
+    rtmp_read_coalesce: float = -1.0
     segment_target: float = 2.0
     #: "lowlatency": LL-HLS, fMP4 (CMAF) segments made of parts, audio as its own rendition;
     #: "mpegts": standard HLS, MPEG-TS segments with audio in every rendition
@@ -53,6 +54,14 @@ class NodeConfig:
     ice_servers: tuple[str, ...] = ()
     chat_history: int = 50
     chat_retention: float = 7 * 24 * 3600.0
+
+    @property
+    def read_coalesce(self) -> float:
+        """The RTMP read gathering in effect: 0.25 s for standard HLS, where segments are 2 s
+        anyway; 0.05 s for LL-HLS, where a quarter second is half a part."""
+        if self.rtmp_read_coalesce >= 0:
+            return self.rtmp_read_coalesce
+        return 0.05 if self.hls_variant == "lowlatency" else 0.25
 
     @property
     def db_path(self) -> Path:
@@ -74,7 +83,8 @@ _HELP = {
     "admin_token": "admin bearer token for the API (generated once into DATA_DIR/admin-token if unset)",
     "public_host": "host name used in URLs the API hands out (default: the request's Host)",
     "reconnect_grace": "seconds a broadcast waits for its publisher to come back before it ends",
-    "rtmp_read_coalesce": "seconds an RTMP connection gathers data between reads (less CPU, adds as much latency; 0 = off)",
+    "rtmp_read_coalesce": "seconds an RTMP connection gathers data between reads (less CPU, adds as much latency; 0 = off; "
+                          "default 0.05 with LL-HLS, 0.25 with mpegts)",
     "segment_target": "HLS segment target duration, seconds",
     "hls_variant": "'lowlatency' (LL-HLS, fMP4 parts, blocking reload) or 'mpegts' (standard HLS, MPEG-TS segments)",
     "part_target": "LL-HLS part target duration, seconds",
@@ -166,8 +176,8 @@ def validate(config: NodeConfig) -> None:
         port = getattr(config, name)
         if not 0 <= port <= 65535:
             raise ConfigError(f"option {name}: {port} is not a port number")
-    if not 0 <= config.rtmp_read_coalesce <= 1:
-        raise ConfigError("option rtmp_read_coalesce: must be between 0 and 1 second")
+    if config.rtmp_read_coalesce > 1:
+        raise ConfigError("option rtmp_read_coalesce: must be at most 1 second (0 = off, negative = by variant)")
     if config.reconnect_grace < 0:
         raise ConfigError("option reconnect_grace: must be >= 0")
     if not 0.5 <= config.segment_target <= 30:

@@ -11,9 +11,13 @@ on every part too (LL-HLS tags, preload hint, rendition reports), and its new
 position is published to a :class:`~ingest.hls.watch.PlaylistWatch` so the
 origin can answer blocked playlist requests the moment it is written.
 
-The pipeline also measures the publish-to-playlist delay: the time from the
-arrival of a part's (or segment's) newest video unit to the playlist write
-that lists it.
+The publisher's pace anchors media time to wall time: the smallest
+``arrival − pts`` seen recently is when media time 0 was "live" (a unit that
+waited in a socket buffer arrives late, none arrives early).  From it come the
+publish-to-playlist delay (playlist write − the live moment of the newest media
+it lists, so read gathering and transcoding count) and each segment's
+``#EXT-X-PROGRAM-DATE-TIME``, which lets players line the audio rendition up
+with the video ones.
 
 A worker *generation* is one worker process.  A generation ends by
 ``finish()`` (EOF, the worker flushes), by a break (``mark_discontinuity``
@@ -81,8 +85,10 @@ class PipelineOptions:
 AUDIO = "audio"
 #: publish-to-playlist delays kept for the figures (per pipeline)
 _DELAY_SAMPLES = 120
-#: video unit arrival times kept to match parts against (about 20 s at 30 fps)
+#: video unit arrival offsets kept for the publisher's pace (about 20 s at 30 fps)
 _ARRIVALS = 600
+#: a change of arrival offset beyond this (seconds) means the timestamps restarted
+_PACE_JUMP = 2.0
 
 @dataclass(frozen=True)
 class PipelineStats:
@@ -135,7 +141,10 @@ class HlsPipeline:
         self.store = HlsStore(self.out_dir)
         self._watch = watch
         self._audio: _RenditionState | None = None
-        self._arrivals: deque[tuple[int, float]] = deque(maxlen=_ARRIVALS)
+        #: monotonic arrival − pts/1000 of recent video units (see the module docstring)
+        self._pace: deque[float] = deque(maxlen=_ARRIVALS)
+        #: epoch seconds of media time 0 for this worker generation, fixed at its first segment
+        self._date_anchor: float | None = None
         self._delays: deque[float] = deque(maxlen=_DELAY_SAMPLES)
         self.on_segment: Callable[[str, int, float], None] | None = None
 
@@ -232,7 +241,10 @@ class HlsPipeline:
         self._skip_to_keyframe = False
         self._pending_bytes += size
         if unit.kind is MediaKind.VIDEO:
-            self._arrivals.append((unit.pts, time.monotonic()))
+            offset = time.monotonic() - unit.pts / 1000
+            if self._pace and abs(offset - self._pace[-1]) > _PACE_JUMP:
+                self._pace.clear()  # timestamps restarted (a reconnect): the old pace means nothing
+            self._pace.append(offset)
         self._push(unit)
 
     def mark_discontinuity(self) -> None:
@@ -583,14 +595,18 @@ class HlsPipeline:
             self._record_delay(int(event["last_pts"]))
 
     def _record_delay(self, last_pts: int) -> None:
-        """The playlist listing media up to ``last_pts`` was just written: how long after its arrival."""
-        now = time.monotonic()
-        best: tuple[int, float] | None = None
-        for pts, at in self._arrivals:
-            if pts <= last_pts and (best is None or pts >= best[0]):
-                best = (pts, at)
-        if best is not None:
-            self._delays.append(now - best[1])
+        """The playlist listing media up to ``last_pts`` was just written: how long after it was live."""
+        if self._pace:
+            live_at = min(self._pace) + last_pts / 1000
+            self._delays.append(max(0.0, time.monotonic() - live_at))
+
+    def _program_date(self, first_pts: int | None) -> float | None:
+        """Epoch seconds at which media time ``first_pts`` was live (``#EXT-X-PROGRAM-DATE-TIME``)."""
+        if first_pts is None or not self._pace:
+            return None
+        if self._date_anchor is None:
+            self._date_anchor = time.time() - time.monotonic() + min(self._pace)
+        return self._date_anchor + first_pts / 1000
 
     def _write_media(self, name: str, playlist: MediaPlaylist) -> None:
         """Write one media playlist and tell the origin where its live edge now is."""
@@ -627,7 +643,7 @@ class HlsPipeline:
         playlist = state.playlist
         if seq != playlist.next_seq:
             log.warning("broadcast %s: %s segment %d arrived, expected %d", self.broadcast_id, name, seq, playlist.next_seq)
-        playlist.add(duration, uri or f"{seq}.ts")
+        playlist.add(duration, uri or f"{seq}.ts", self._program_date(first_pts))
         first = state.seconds == 0
         state.bytes += size
         state.seconds += duration
@@ -678,6 +694,7 @@ class HlsPipeline:
             self.store.write_master(render_master(variants, audio))
 
     def _mark_discontinuity_all(self) -> None:
+        self._date_anchor = None  # a new generation: timestamps may have restarted
         for _, state in self._media_states():
             # parts of a segment the dead worker never finished are gone; the next worker
             # writes that segment number again

@@ -24,8 +24,10 @@
     if (window.Hls && Hls.isSupported()) {
       // No liveSync* option: with one set, hls.js ignores the playlist's PART-HOLD-BACK. Without
       // LL-HLS it plays 3 target durations behind the edge (its default).
-      const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6,
-                            fragLoadingMaxRetry: 6 });
+      // maxLiveSyncPlaybackRate: playback may run up to 10 % fast to get back to the target latency
+      // after start-up or a stall (hls.js's default, 1, never catches up).
+      const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1, manifestLoadingMaxRetry: 6,
+                            levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
       player.hls = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, () => { video.play().catch(() => {}); });
       // LL-HLS is on when the playlists carry parts (hls.js then plays PART-HOLD-BACK behind the edge).

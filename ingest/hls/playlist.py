@@ -20,6 +20,7 @@ playlist assigns them itself; segment URIs are ``<seq>.ts`` by default.
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Segment:
     #: the init section (``#EXT-X-MAP``) of fMP4 segments
     map_uri: str | None = None
     parts: tuple[Part, ...] = ()
+    #: epoch seconds of the segment's first sample (``#EXT-X-PROGRAM-DATE-TIME``)
+    program_date_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class MediaPlaylist:
         self.parts.append(part)
         return part
 
-    def add(self, duration: float, uri: str | None = None) -> Segment:
+    def add(self, duration: float, uri: str | None = None, program_date_time: float | None = None) -> Segment:
         """A segment is complete; in a low-latency playlist it takes the parts listed so far."""
         if self.ended:
             raise ValueError("playlist has ended")
@@ -141,7 +144,7 @@ class MediaPlaylist:
             raise ValueError(f"segment duration must be positive, got {duration!r}")
         seq = self.next_seq
         segment = Segment(seq, duration, uri if uri is not None else f"{seq}.ts", self._pending_discontinuity,
-                          self.map_uri, tuple(self.parts))
+                          self.map_uri, tuple(self.parts), program_date_time)
         self._pending_discontinuity = False
         self.parts = []
         self.segments.append(segment)
@@ -191,6 +194,8 @@ class MediaPlaylist:
             if segment.map_uri is not None and segment.map_uri != current_map:
                 lines.append(f'#EXT-X-MAP:URI="{segment.map_uri}"')
                 current_map = segment.map_uri
+            if segment.program_date_time is not None:
+                lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{_iso_date(segment.program_date_time)}")
             if live_ll and index >= parts_from:
                 lines.extend(_part_line(part) for part in segment.parts)
             lines.append(f"#EXTINF:{segment.duration:.3f},")
@@ -262,6 +267,11 @@ class MediaPlaylist:
         if ended:
             playlist.end()
         return playlist
+
+
+def _iso_date(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _part_line(part: Part) -> str:
