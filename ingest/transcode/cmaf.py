@@ -129,6 +129,7 @@ class CmafWriter:
         on_part: Callable[[PartWritten], None],
         on_segment: Callable[[SegmentWritten], None],
         sample_rate: int = 0,
+        segment_target: float = 2.0,
     ) -> None:
         if kind not in ("video", "audio"):
             raise ValueError(f"kind must be 'video' or 'audio', not {kind!r}")
@@ -141,6 +142,7 @@ class CmafWriter:
         self._on_segment = on_segment
         self._frame_ms = frame_duration_ms
         self._part_target = part_target
+        self._segment_target = segment_target
         self._muxed = False
         self._sample_rate = sample_rate
         self._clock = Fraction(1, sample_rate) if kind == "audio" else _MS
@@ -268,21 +270,26 @@ class CmafWriter:
             return
         if not self._part_samples:
             # ``starting`` opens a new part; at a cut it opens a new segment too
-            if starting.cut or self._segment_start_dts is None:
-                self._close_segment()
-                self._open_segment(starting)
-                if self.kind == "audio":
-                    while self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
-                        self._cuts.popleft()
-            elif self.kind == "audio" and self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
-                while self._cuts and self._cuts[0] <= starting.source_pts + self._part_half_ms():
-                    self._cuts.popleft()
+            if starting.cut or self._segment_start_dts is None or (self.kind == "audio" and self._audio_cut(starting)):
                 self._close_segment()
                 self._open_segment(starting)
         self._part_samples.append(starting)
 
-    def _part_half_ms(self) -> float:
-        return self._part_target * 500
+    def _audio_cut(self, starting: _Sample) -> bool:
+        """Does the audio part beginning with ``starting`` begin a segment too?
+
+        Audio parts cannot be cut at an exact time, so an audio segment starts at
+        the part boundary nearest the video's cut.  The video cut is usually known
+        by then; when the audio is demuxed ahead of it, a segment that has reached
+        the segment target (less half a part) ends anyway, as the video's is about
+        to, and the video cut that follows within half a part counts as this one.
+        """
+        half = self._part_target * 500
+        while self._cuts and self._cuts[0] <= self._segment_first_pts + half:
+            self._cuts.popleft()  # the current segment's own cut
+        if self._cuts and self._cuts[0] <= starting.source_pts + half:
+            return True
+        return starting.source_pts - self._segment_first_pts >= self._segment_target * 1000 - half
 
     def _write_init(self) -> None:
         if self._init_written or not self._init:

@@ -255,7 +255,8 @@ class Worker:
         return CmafWriter(self.config.out_dir / name, self.config.start_seq.get(name, 0), kind=kind,
                           add_stream=add_stream, part_target=self.config.part_target, frame_duration_ms=frame_ms,
                           on_init=lambda uri: emit({"event": "init", "rendition": name, "uri": uri}),
-                          on_part=on_part, on_segment=on_segment, sample_rate=sample_rate)
+                          on_part=on_part, on_segment=on_segment, sample_rate=sample_rate,
+                          segment_target=self.config.segment_target)
 
     def run(self, source: IO[bytes]) -> None:
         try:
@@ -438,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # `kill -USR1 <pid>` dumps every thread's stack to stderr: how to see where a stuck worker is.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Below the node's priority: a node short of cores keeps its event loop (chat, HTTP, ingest) responsive.
+    os.nice(int(os.environ.get("ONAIR_WORKER_NICE", "10")))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     events = Events(sys.stdout)
     if len(args) != 1:
