@@ -121,10 +121,13 @@ def test_audio_rendition_is_audio_only_and_covers_the_broadcast(ll_1080p, tmp_pa
     assert playlist.is_endlist
     assert abs(sum(s.duration for s in playlist.segments) - SECONDS) <= 0.2
     video = m3u8.loads((root / "source" / "index.m3u8").read_text())
-    # audio segments follow the video cuts to the nearest audio part boundary: same numbering, near-equal spans
-    assert len(playlist.segments) == len(video.segments)
-    for audio_segment, video_segment in zip(playlist.segments, video.segments):
+    # audio segments follow the video cuts to the nearest audio part boundary: same numbering, near-equal
+    # spans (the audio may run a fraction of a part past the last video frame: a short tail segment at the end)
+    assert len(video.segments) <= len(playlist.segments) <= len(video.segments) + 1
+    for audio_segment, video_segment in zip(playlist.segments[:-1], video.segments[:-1]):
         assert abs(audio_segment.duration - video_segment.duration) <= PART_TARGET / 2 + 0.05
+    if len(playlist.segments) > len(video.segments):
+        assert playlist.segments[-1].duration < PART_TARGET
     for segment in playlist.segments:
         kinds, packets = probe_packets(root / "audio" / segment.init_section.uri, root / "audio" / segment.uri, tmp_path)
         assert kinds == {"audio"} and packets
