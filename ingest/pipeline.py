@@ -278,6 +278,8 @@ class HlsPipeline:
                 await task
         self._queue.clear()
         self._pending_bytes = 0
+        if self._watch is not None:
+            self._watch.forget(self.broadcast_id)  # held requests for this broadcast give up now
 
     # --- queue -----------------------------------------------------------
 
