@@ -61,3 +61,14 @@ def machine() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores, {model}"
+
+
+def own_cpu_seconds(pid: int) -> float:
+    """utime+stime of ``pid`` alone (not its children)."""
+    return sum(own_user_system_seconds(pid))
+
+
+def own_user_system_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of ``pid`` alone: user space and kernel."""
+    fields = _stat(pid)
+    return (0.0, 0.0) if fields is None else (int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK)

@@ -4,12 +4,24 @@ N viewers on one node of each server; a few hundred of them are *instrumented*
 (they parse every frame and record the delivery latency of each comment, whose
 send time travels in its text: one clock, one machine), the rest are cheap
 *sinks* that complete the WebSocket handshake and then only count bytes.
-Senders post R comments/s and X reactions/s.  Every load generator runs in its
-own process (see docs ../shared/BENCHMARKING.md); the server's CPU is read from
-/proc over the measured window.  Both servers use the same Redis.
+Senders post R comments/s and X reactions/s, spread evenly over time (each
+sender's schedule is offset by its share of an interval; runs before
+2026-11-29's last ones had every sender post at the same instants, in bursts
+of one comment per sender).  Every load generator runs in its own process (see
+../shared/BENCHMARKING.md); the server's CPU is read from /proc over the
+probe's whole window (sender warm-up and drain included: the figure older runs
+reported) and over the load alone, with the kernel's share of the latter.
+Both servers use the same Redis.
 
     python -m benchmarks.chat_fanout --viewers 1000 --comments 50 --reactions 200 --duration 10
     python -m benchmarks.chat_fanout --viewers 10000 --targets onair,socketio
+    python -m benchmarks.chat_fanout --viewers 1000 --targets onair --transcode 2
+
+``--transcode N`` first puts the node under test to work: N broadcasts, each
+published at 1080p30 with ffmpeg ``-re`` and transcoded with the default
+ladder by the node's worker processes for the whole run (issue 6: the chat's
+latency while the node transcodes).  Server CPU is the node process alone;
+its workers are reported apart, with their realtime factors.
 
 socket.io reference: one Node process, ``io.to(room).emit`` per comment (what a
 socket.io chat does), reactions summed per 100 ms like onair's.  node_modules
@@ -38,20 +50,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._measure import free_port, machine, median, tree_cpu_seconds  # noqa: E402
+from benchmarks._measure import (free_port, machine, median, own_cpu_seconds, own_user_system_seconds,  # noqa: E402
+                                 tree_cpu_seconds)
+from benchmarks._transcode_load import TranscodeLoad, make_source  # noqa: E402
+
 ADMIN = "admin_bench_token_0123456789"
 
 # Starts a node with the chat relay even before create_app calls setup_chat itself.
 ONAIR_LAUNCHER = """
+import json
 import sys
 import broadcaster.app as node_app
 from broadcaster.chat import ChatSettings, setup_chat
-TICK = float(sys.argv.pop(1))
+EXTRA = json.loads(sys.argv.pop(1))
 _create_app = node_app.create_app
 def create_app(config):
     app = _create_app(config)
     # Sinks only count bytes and never answer pings: no heartbeat in the benchmark.
-    setup_chat(app, settings=ChatSettings(tick=TICK, heartbeat=None))
+    setup_chat(app, settings=ChatSettings(heartbeat=None, **EXTRA))
     return app
 node_app.create_app = create_app
 from broadcaster.cli import main
@@ -121,6 +137,8 @@ class Sink(asyncio.Protocol):
         self.head = b""
         self.upgraded = False
         self.bytes = 0
+        #: data_received calls after the upgrade: about one per server write that reached an idle socket
+        self.reads = 0
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,6 +148,7 @@ class Sink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.upgraded:
             self.bytes += len(data)
+            self.reads += 1
             return
         self.head += data
         end = self.head.find(b"\r\n\r\n")
@@ -171,7 +190,9 @@ async def run_sinks(args: argparse.Namespace) -> None:
     # Stop on stdin EOF (the orchestrator closes it) and report the byte counts.
     await loop.run_in_executor(None, sys.stdin.read)
     counts = sorted(s.bytes for s in sinks)
+    reads = sorted(s.reads for s in sinks)
     print(json.dumps({"sinks": len(sinks), "bytes_min": counts[0], "bytes_median": counts[len(counts) // 2],
+                      "reads_median": reads[len(reads) // 2],
                       "closed": sum(s.closed for s in sinks)}), flush=True)
 
 
@@ -232,7 +253,7 @@ async def run_probe(args: argparse.Namespace) -> None:
                 rx_bytes.append(count)
 
     async def sender(session: aiohttp.ClientSession, i: int, comments_per_s: float, reacts_per_s: float,
-                     log: list[str]) -> None:
+                     log: list[str], go: asyncio.Event) -> None:
         ws = await session.ws_connect(base + ws_path(args.target, args.broadcast, f"sender{i}"), max_msg_size=0)
         await ws.send_str(first_message(args.target, f"sender{i}").decode())
 
@@ -241,15 +262,18 @@ async def run_probe(args: argparse.Namespace) -> None:
                 if args.target == "socketio" and msg.type is aiohttp.WSMsgType.TEXT and msg.data == "2":
                     await ws.send_str("3")
         drainer = asyncio.create_task(drain())
-        await asyncio.sleep(1.0)
+        await go.wait()
         start = time.monotonic()
         n_c = n_r = 0
+        # Sender i runs i/senders of an interval behind sender 0: together they post at an even
+        # pace (50 comments/s: one every 20 ms), not in bursts of one comment from every sender.
+        offset = i / args.senders
         # ordinary words: a run of one character would be (rightly) rejected as flooding by moderation
         pad = ("what a great talk, thanks for sharing this " * (args.pad // 40 + 1))[:args.pad]
         kinds = ["like", "celebrate", "love", "insightful", "curious"]
         while not stop.is_set():
-            elapsed = time.monotonic() - start
-            while n_c < elapsed * comments_per_s:
+            elapsed = min(time.monotonic() - start, args.duration)
+            while n_c + offset < elapsed * comments_per_s:
                 key = f"{i}.{n_c}"
                 text = f"bench {key} {time.time():.6f} {pad}"
                 payload = ({"type": "comment", "text": text} if args.target == "onair"
@@ -257,7 +281,7 @@ async def run_probe(args: argparse.Namespace) -> None:
                 await ws.send_str(json.dumps(payload) if isinstance(payload, dict) else payload)
                 log.append(key)
                 n_c += 1
-            while n_r < elapsed * reacts_per_s:
+            while n_r + offset < elapsed * reacts_per_s:
                 kind = kinds[n_r % 5]
                 await ws.send_str(json.dumps({"type": "react", "kind": kind}) if args.target == "onair"
                                   else "42" + json.dumps(["react", {"kind": kind}]))
@@ -279,10 +303,17 @@ async def run_probe(args: argparse.Namespace) -> None:
         sent_log: list[str] = []
         print("sending", flush=True)
         t0 = time.monotonic()
-        sender_tasks = [asyncio.create_task(sender(session, i, args.rate / senders, args.react_rate / senders, sent_log))
+        go = asyncio.Event()
+        sender_tasks = [asyncio.create_task(sender(session, i, args.rate / senders, args.react_rate / senders,
+                                                   sent_log, go))
                         for i in range(senders)]
-        await asyncio.sleep(args.duration + 1.0)
+        await asyncio.sleep(1.0)  # senders connected and past their hello
+        # The orchestrator reads the server's CPU at these two lines: the load itself.
+        print("load-start", flush=True)
+        go.set()
+        await asyncio.sleep(args.duration)
         stop.set()
+        print("load-end", flush=True)
         sent_total = len(sent_log)
         await asyncio.gather(*sender_tasks)
         window = time.monotonic() - t0
@@ -302,11 +333,19 @@ async def run_probe(args: argparse.Namespace) -> None:
 
 # --- orchestration ------------------------------------------------------------------------------
 
-def start_onair(port: int, redis_url: str, data_dir: Path, tick: float) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-c", ONAIR_LAUNCHER, str(tick), "serve", "--host", "127.0.0.1", "--http-port", str(port),
-            "--rtmp-port", str(free_port()), "--data-dir", str(data_dir), "--admin-token", ADMIN,
-            "--redis-url", redis_url, "--log-level", "warning"]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "node.log", "ab"))
+def start_onair(port: int, rtmp_port: int, redis_url: str, data_dir: Path, args: argparse.Namespace
+                ) -> subprocess.Popen[bytes]:
+    chat_settings = json.loads(args.chat_settings)
+    if args.tick is not None:
+        chat_settings["tick"] = args.tick
+    cmd = [sys.executable, "-c", ONAIR_LAUNCHER, json.dumps(chat_settings), "serve", "--host", "127.0.0.1",
+           "--http-port", str(port), "--rtmp-port", str(rtmp_port), "--data-dir", str(data_dir),
+           "--admin-token", ADMIN, "--redis-url", redis_url, "--log-level", "warning"]
+    env = dict(os.environ)
+    if args.worker_nice is not None:
+        env["ONAIR_WORKER_NICE"] = str(args.worker_nice)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(data_dir / "node.log", "ab"))
     wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
 
@@ -374,15 +413,21 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
     data_dir = workdir / f"{target}-{port}"
     data_dir.mkdir()
     redis_client_flush(args.redis_url)
+    transcode: TranscodeLoad | None = None
     if target == "onair":
-        server = start_onair(port, args.redis_url, data_dir, args.tick)
+        rtmp_port = free_port()
+        server = start_onair(port, rtmp_port, args.redis_url, data_dir, args)
         broadcast = create_broadcast(port)
+        if args.transcode:
+            transcode = TranscodeLoad(port, rtmp_port, ADMIN, workdir / "source-1080p.flv", args.transcode)
     else:
         assert script is not None
         server = start_socketio(script, port, args.redis_url)
         broadcast = "b"
     sink_procs: list[subprocess.Popen[bytes]] = []
     try:
+        if transcode is not None:
+            transcode.start()
         n_sinks = max(0, args.viewers - args.instrumented)
         per = args.sink_procs
         for k in range(per):
@@ -401,25 +446,45 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
                                  stdout=subprocess.PIPE)
         assert probe.stdout is not None
         assert probe.stdout.readline().startswith(b"sending")
-        cpu0, t0 = tree_cpu_seconds(server.pid), time.monotonic()
-        sink0 = sum(tree_cpu_seconds(p.pid) for p in sink_procs)
+
+        def sample() -> tuple[float, float, float, float, float]:
+            # (node process, node tree incl. transcode workers, sinks, clock, node process in the kernel)
+            return (own_cpu_seconds(server.pid), tree_cpu_seconds(server.pid),
+                    sum(tree_cpu_seconds(p.pid) for p in sink_procs), time.monotonic(),
+                    own_user_system_seconds(server.pid)[1])
+        window0 = sample()
+        assert probe.stdout.readline().startswith(b"load-start")
+        load0 = sample()
+        assert probe.stdout.readline().startswith(b"load-end")
+        load1 = sample()
+        loadavg = os.getloadavg()[0]
+        factors = transcode.realtime_factors() if transcode is not None else []
         out = probe.stdout.read()
-        sink1 = sum(tree_cpu_seconds(p.pid) for p in sink_procs)
+        window1 = sample()
         probe.wait()
-        cpu1, t1 = tree_cpu_seconds(server.pid), time.monotonic()
         result = json.loads(out.strip().splitlines()[-1])
         sink_stats = []
         for proc in sink_procs:
             out2, _ = proc.communicate(b"", timeout=60)
             sink_stats.append(json.loads(out2.strip().splitlines()[-1]))
-        result["server_cpu"] = (cpu1 - cpu0) / (t1 - t0)
-        result["sink_cpu"] = (sink1 - sink0) / (t1 - t0)
+        span, load_span = window1[3] - window0[3], load1[3] - load0[3]
+        # The server process alone (transcode workers, its children, apart), over the probe's whole
+        # window (sender warm-up and drain included: the figure earlier runs reported) and over the load.
+        result["server_cpu"] = (window1[0] - window0[0]) / span
+        result["server_cpu_load"] = (load1[0] - load0[0]) / load_span
+        result["server_kernel_share"] = (load1[4] - load0[4]) / max(1e-9, load1[0] - load0[0])
+        result["workers_cpu_load"] = ((load1[1] - load1[0]) - (load0[1] - load0[0])) / load_span
+        result["sink_cpu"] = (window1[2] - window0[2]) / span
+        result["realtime_factors"] = factors
+        result["loadavg"] = loadavg  # the machine's 1-min load average at the end of the load (shared machines)
         if target == "onair":
             result["server_metrics"] = onair_metrics(port)
         result["sinks"] = sink_stats
         result["deliveries_per_s"] = result["sent"] * args.viewers * (result["delivered_min"] / max(1, result["sent"])) / args.duration
         return result
     finally:
+        if transcode is not None:
+            transcode.stop()
         for proc in sink_procs:
             if proc.poll() is None:
                 proc.kill()
@@ -458,14 +523,22 @@ def report(target: str, r: dict[str, Any], args: argparse.Namespace) -> str:
     sinks = r["sinks"]
     bmin = min((s["bytes_min"] for s in sinks), default=0)
     closed = sum(s["closed"] for s in sinks)
+    reads = max((s.get("reads_median", 0) for s in sinks), default=0)
     p = lambda v: "n/a" if v is None else f"{v * 1000:.0f} ms"
+    transcode = ""
+    if r["realtime_factors"]:
+        factors = ", ".join("n/a" if f is None else f"{f:.2f}x" for f in r["realtime_factors"])
+        transcode = f"  transcode workers: {r['workers_cpu_load']:.2f} core under load, realtime factors {factors}"
     return (f"{target:9s} viewers={args.viewers} sent={r['sent']} delivered(min per instrumented)={r['delivered_min']} "
             f"p50={p(r['p50'])} p99={p(r['p99'])} max={p(r['max'])} deliveries/s={r['deliveries_per_s']:.0f} "
-            f"server_cpu={r['server_cpu']:.2f} core (generators: sinks {r['sink_cpu']:.2f}, probe ~{r['probe_cpu']:.2f})  sink bytes min={bmin} (instrumented median "
-            f"{r['bytes_per_viewer']:.0f}) sinks closed={closed}"
+            f"server_cpu={r['server_cpu']:.2f} core ({r['server_cpu_load']:.2f} under load, "
+            f"{r['server_kernel_share']:.0%} in the kernel) "
+            f"(generators: sinks {r['sink_cpu']:.2f}, probe ~{r['probe_cpu']:.2f})  sink bytes min={bmin} "
+            f"(instrumented median {r['bytes_per_viewer']:.0f}) reads/sink={reads} sinks closed={closed} "
+            f"loadavg={r['loadavg']:.2f}"
             + ("" if "server_metrics" not in r else
                "  [server means: tick {flush:.3f} s, comment post {post:.3f} s, bus lag {bus_lag:.3f} s]".format(
-                   **r["server_metrics"])))
+                   **r["server_metrics"])) + transcode)
 
 
 def main() -> int:
@@ -485,7 +558,14 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late deliveries")
     parser.add_argument("--pad", type=int, default=60, help="extra characters per comment")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--tick", type=float, default=0.05, help="onair fan-out tick (s)")
+    parser.add_argument("--tick", type=float, default=None, help="onair fan-out tick (s; default: ChatSettings')")
+    parser.add_argument("--chat-settings", default="{}",
+                        help='onair: other ChatSettings fields as JSON, e.g. \'{"room_write_rate": 100000}\'')
+    parser.add_argument("--transcode", type=int, default=0,
+                        help="onair: keep N broadcasts publishing 1080p30 over RTMP, transcoded with the default "
+                             "ladder by the node's workers, during the run")
+    parser.add_argument("--worker-nice", type=int, default=None,
+                        help="onair: ONAIR_WORKER_NICE for the node's transcode workers (default: the worker's own)")
     parser.add_argument("--sink-procs", type=int, default=1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
@@ -499,6 +579,9 @@ def main() -> int:
         asyncio.run(run_sinks(args) if args.role == "sink" else run_probe(args))
         return 0
     targets = [t for t in args.targets.split(",") if t]
+    if args.transcode and targets != ["onair"]:
+        print("--transcode loads the onair node under test: running onair only", flush=True)
+        targets = ["onair"]
     print(f"chat fan-out: {machine()}; {args.viewers} viewers ({args.instrumented} instrumented), "
           f"{args.comments:g} comments/s + {args.reactions:g} reactions/s for {args.duration:g} s, "
           f"{args.rounds} round(s)", flush=True)
@@ -506,6 +589,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="onair-chatbench-") as tmp:
         workdir = Path(tmp)
         script = prepare_socketio(workdir) if "socketio" in targets else None
+        if args.transcode:
+            make_source(workdir / "source-1080p.flv", "1920x1080", 10)
+            print(f"transcode load: {args.transcode} broadcasts publishing 1080p30 (-re, looped) into the "
+                  f"node's default ladder" + ("" if args.worker_nice is None else
+                                                f", ONAIR_WORKER_NICE={args.worker_nice}"), flush=True)
         for _ in range(args.rounds):  # alternate A B A B
             for target in targets:
                 r = run_one(target, args, workdir, script)
@@ -514,7 +602,8 @@ def main() -> int:
     if args.rounds > 1:
         for target, rs in results.items():
             print(f"median {target}: p50={median([r['p50'] or 0 for r in rs]) * 1000:.0f} ms "
-                  f"p99={median([r['p99'] or 0 for r in rs]) * 1000:.0f} ms cpu={median([r['server_cpu'] for r in rs]):.2f}")
+                  f"p99={median([r['p99'] or 0 for r in rs]) * 1000:.0f} ms cpu={median([r['server_cpu'] for r in rs]):.2f} "
+                  f"({median([r['server_cpu_load'] for r in rs]):.2f} under load)")
     return 0
 
 

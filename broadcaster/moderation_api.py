@@ -104,9 +104,12 @@ class PipelineModerator:
     """The relay's ``CommentModerator``: the moderation pipeline with each broadcast's stored settings.
 
     Verdicts other than publish go to the audit log; every comment goes to the
-    viewer's archive (export/erasure).  Held comments are queued by the relay in
-    the shared, persistent held queue.  Until the store is open (startup) and
-    if the store fails, the relay's fail-closed path holds the comment.
+    viewer's archive (export/erasure): a plain publish's archive record is
+    queued and written in the store's next batch, off the comment's way to the
+    screen; any other verdict is archived and audited before the author hears
+    back.  Held comments are queued by the relay in the shared, persistent held
+    queue (stored before the "held" answer).  Until the store is open (startup)
+    and if the store fails, the relay's fail-closed path holds the comment.
     """
 
     def __init__(self) -> None:

@@ -7,6 +7,8 @@ second; a change made on this node applies at once (``invalidate``).
 
 ``CommentScreen.screen`` runs the pipeline, archives the comment for the
 viewer's right of access and records non-trivial verdicts in the audit log.
+A plain publish only queues its archive record (written behind, in batches);
+other verdicts are archived and audited before ``screen`` returns.
 """
 
 from __future__ import annotations
@@ -86,8 +88,14 @@ class CommentScreen:
         await self.cache.get(broadcast_id)  # fresh within the TTL before the synchronous pipeline reads it
         verdict = self.pipeline.moderate(CommentContext.create(broadcast_id, viewer_id, text))
         shown = verdict.text if verdict.action is Action.PUBLISH_CENSORED else None
-        await self.store.archive_comment(ArchivedComment(viewer_id, broadcast_id, time.time(), text,
-                                                         verdict.action.value, shown, verdict.filter,
-                                                         verdict.reason))
-        await self.audit.verdict(broadcast_id, viewer_id, text, verdict)
+        archived = ArchivedComment(viewer_id, broadcast_id, time.time(), text, verdict.action.value, shown,
+                                   verdict.filter, verdict.reason)
+        if verdict.action is Action.PUBLISH:
+            # The common case: archived in the store's next batch, off the comment's way
+            # to the screen (export and erasure write the queue before they read).
+            await self.store.queue_archive(archived)
+        else:
+            # A verdict the author is told about is stored, and audited, before the answer.
+            await self.store.archive_comment(archived)
+            await self.audit.verdict(broadcast_id, viewer_id, text, verdict)
         return verdict

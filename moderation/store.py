@@ -10,7 +10,8 @@ interprets them.
     bans        (broadcast, viewer) -> BanRecord (until: epoch seconds or None = ban)
     grants      sha256(moderator token) -> ModeratorGrant (the token itself is never stored)
     audit       per broadcast, append-only AuditEntry list with increasing ids
-    archive     per viewer, every comment it sent (ArchivedComment), for export/erasure
+    archive     per viewer, every comment it sent (ArchivedComment), for export/erasure; written in
+                batches by one task per store (``moderation.write_behind``), in order
 
 The held queue lives in the chat bus (it is the relay's), not here.
 """
@@ -148,7 +149,11 @@ class ModerationStore(Protocol):
     async def scrub_audit_text(self, viewer_id: str) -> int:
         """Forget the comment text of every audit entry about ``viewer_id``; how many changed."""
 
-    async def archive_comment(self, comment: ArchivedComment) -> None: ...
+    async def archive_comment(self, comment: ArchivedComment) -> None:
+        """Store ``comment``; returns once it is written (after those queued before it)."""
+    async def queue_archive(self, comment: ArchivedComment) -> None:
+        """Queue ``comment`` for the next batch write and return (waits only while the bounded
+        queue is full).  Reads of the archive and ``close`` write the queue first."""
     async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
         """Everything archived for ``viewer_id`` within the retention, oldest first."""
     async def erase_viewer_comments(self, viewer_id: str) -> int: ...

@@ -20,6 +20,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .write_behind import WriteBehind
 
 __all__ = ["RedisModerationStore"]
 
@@ -47,14 +48,17 @@ class RedisModerationStore:
         self._redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
                                      health_check_interval=5, retry_on_timeout=True)
         self._scrub = self._redis.register_script(_SCRUB)
+        self._archive = WriteBehind(self._archive_batch, name="moderation-archive")
 
     def _k(self, name: str, broadcast_id: str | None = None) -> str:
         return f"{self.prefix}{name}:{{{broadcast_id}}}" if broadcast_id is not None else self.prefix + name
 
     async def open(self) -> None:
         await self._redis.ping()
+        self._archive.start()
 
     async def close(self) -> None:
+        await self._archive.close()
         await self._redis.aclose()
 
     # --- settings -----------------------------------------------------------------
@@ -162,20 +166,33 @@ class RedisModerationStore:
 
     # --- comment archive -----------------------------------------------------------------
     async def archive_comment(self, comment: ArchivedComment) -> None:
-        key = self._k("archive:" + comment.viewer_id)
+        await self._archive.write(comment)
+
+    async def queue_archive(self, comment: ArchivedComment) -> None:
+        await self._archive.submit(comment)
+
+    async def _archive_batch(self, batch: list[ArchivedComment]) -> None:
+        by_viewer: dict[str, list[str]] = {}
+        for comment in batch:
+            by_viewer.setdefault(comment.viewer_id, []).append(json.dumps(comment.to_dict()))
+        # One round trip for the whole batch.
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, json.dumps(comment.to_dict()))
-            pipe.ltrim(key, -MAX_ARCHIVE, -1)
-            pipe.expire(key, max(1, int(self.retention)))
+            for viewer_id, docs in by_viewer.items():
+                key = self._k("archive:" + viewer_id)
+                pipe.rpush(key, *docs)
+                pipe.ltrim(key, -MAX_ARCHIVE, -1)
+                pipe.expire(key, max(1, int(self.retention)))
             await pipe.execute()
 
     async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
+        await self._archive.flush()
         cutoff = time.time() - self.retention
         raw = await self._redis.lrange(self._k("archive:" + viewer_id), 0, -1)
         comments = [ArchivedComment.from_dict(json.loads(item)) for item in raw]
         return [c for c in comments if c.ts >= cutoff]
 
     async def erase_viewer_comments(self, viewer_id: str) -> int:
+        await self._archive.flush()
         key = self._k("archive:" + viewer_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.llen(key)

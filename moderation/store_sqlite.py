@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .write_behind import WriteBehind
 
 __all__ = ["SqliteModerationStore"]
 
@@ -49,11 +50,13 @@ class SqliteModerationStore:
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._pruned_at = 0.0
+        self._archive = WriteBehind(self._archive_batch, name="moderation-archive")
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await asyncio.to_thread(self._connect)
         await self._call(self._prune)
+        self._archive.start()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -62,6 +65,7 @@ class SqliteModerationStore:
         return db
 
     async def close(self) -> None:
+        await self._archive.close()
         if self._db is not None:
             db, self._db = self._db, None
             async with self._lock:
@@ -173,21 +177,34 @@ class SqliteModerationStore:
 
     # --- comment archive ------------------------------------------------------------------
     async def archive_comment(self, comment: ArchivedComment) -> None:
-        c = comment
+        await self._archive.write(comment)
 
+    async def queue_archive(self, comment: ArchivedComment) -> None:
+        await self._archive.submit(comment)
+
+    async def _archive_batch(self, batch: list[ArchivedComment]) -> None:
         def write(db: sqlite3.Connection) -> None:
-            cur = db.execute("INSERT INTO archive (viewer_id, broadcast_id, ts, text, verdict, shown_text, filter, "
-                             "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (c.viewer_id, c.broadcast_id, c.ts, c.text, c.verdict, c.shown_text, c.filter,
-                              c.reason))
-            if (cur.lastrowid or 0) % 100 == 0:
-                db.execute("DELETE FROM archive WHERE viewer_id = ? AND rowid <= (SELECT rowid FROM archive "
-                           "WHERE viewer_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
-                           (c.viewer_id, c.viewer_id, MAX_ARCHIVE))
+            # One transaction (one commit) for the whole batch.
+            db.execute("BEGIN")
+            try:
+                for c in batch:
+                    cur = db.execute("INSERT INTO archive (viewer_id, broadcast_id, ts, text, verdict, shown_text, "
+                                     "filter, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                     (c.viewer_id, c.broadcast_id, c.ts, c.text, c.verdict, c.shown_text, c.filter,
+                                      c.reason))
+                    if (cur.lastrowid or 0) % 100 == 0:
+                        db.execute("DELETE FROM archive WHERE viewer_id = ? AND rowid <= (SELECT rowid FROM archive "
+                                   "WHERE viewer_id = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+                                   (c.viewer_id, c.viewer_id, MAX_ARCHIVE))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         await self._call(write)
         await self._maybe_prune()
 
     async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
+        await self._archive.flush()
         cutoff = time.time() - self.retention
         rows = await self._call(lambda db: db.execute(
             "SELECT viewer_id, broadcast_id, ts, text, verdict, shown_text, filter, reason FROM archive "
@@ -195,6 +212,7 @@ class SqliteModerationStore:
         return [ArchivedComment(*row) for row in rows]
 
     async def erase_viewer_comments(self, viewer_id: str) -> int:
+        await self._archive.flush()
         cur = await self._call(lambda db: db.execute("DELETE FROM archive WHERE viewer_id = ?", (viewer_id,)))
         return cur.rowcount
 

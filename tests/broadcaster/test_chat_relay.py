@@ -311,3 +311,36 @@ async def test_flood_before_hello_is_closed_1008(chat_node: ChatNode) -> None:
     assert await v.closed() == 1008
     assert v.errors()[-1] == {"type": "error", "code": "hello_required",
                               "message": "too many messages without a hello"}
+
+
+async def test_groups_written_in_turn_each_get_every_event_once_in_order(bus_kind: str, tmp_path, aiohttp_client) -> None:
+    # A write budget that puts 5 viewers' batches 3 ticks apart: 3 turns of groups.
+    node = await ChatNode(bus_kind, tmp_path, tick=0.05, interval=0.05, large_room=3, large_interval=0.1,
+                          room_write_rate=40.0).start(aiohttp_client)
+    try:
+        b = await node.create_broadcast()
+        viewers = [await node.viewer(b["id"], name=f"v{i}") for i in range(5)]
+        room = node.relay.rooms[b["id"]]
+        assert [node.relay.every(n) for n in (2, 3, 5, 9)] == [1, 2, 3, 5]
+        assert sorted(len(g) for g in room.groups)[-6:] == [0, 1, 1, 1, 1, 1]  # spread out
+        for i in range(20):
+            await node.relay.publish_comment(b["id"], _comment(f"c{i}"))
+            if i == 9:
+                await viewers[0].send({"type": "react", "kind": "like"})
+                # joins mid-stream: what it misses live is in its history, nothing twice
+                viewers.append(await node.viewer(b["id"], name="late"))
+            await asyncio.sleep(0.01)
+        for v in viewers[:5]:
+            assert [c["text"] for c in await v.comments_until(20)] == [f"c{i}" for i in range(20)]
+            if not [e for e in v.events if e.get("type") == "reactions" and e["counts"]]:
+                await v.expect("reactions", counts={"like": 1})
+        late = viewers[5]
+        live = await late.comments_until(20 - len(late.events[0]["comments"]))
+        assert [c["text"] for c in late.events[0]["comments"] + live] == [f"c{i}" for i in range(20)]
+        await asyncio.sleep(0.3)
+        assert [e for e in late.events if e.get("type") == "comment"] == live  # no duplicates after
+        assert len(room.events) <= 5  # sent to every group: dropped
+        for v in viewers:
+            await v.ws.close()
+    finally:
+        await node.cleanup()

@@ -11,6 +11,7 @@ import pytest
 
 from moderation.store import (ArchivedComment, AuditEntry, BanRecord, ModerationStore, ModeratorGrant, hash_token,
                               open_store)
+from moderation.store_sqlite import SqliteModerationStore
 from tests.broadcaster.chat_support import require_redis
 from tests.broadcaster.moderation_support import MOD_REDIS_URL
 
@@ -101,6 +102,28 @@ async def test_archive_export_retention_and_erase(store: ModerationStore) -> Non
     assert await store.erase_viewer_comments("v1") >= 2
     assert await store.viewer_comments("v1") == []
     assert [c.text for c in await store.viewer_comments("v2")] == ["other"]
+
+
+async def test_queued_archive_records_are_read_in_order_and_written_on_close(store: ModerationStore,
+                                                                            tmp_path: Path) -> None:
+    now = time.time()
+    for i in range(30):
+        await store.queue_archive(ArchivedComment("vq", "b1", now, f"queued {i}", "publish"))
+    await store.archive_comment(ArchivedComment("vq", "b1", now, "held one", "hold", None, "harassment", "x"))
+    await store.queue_archive(ArchivedComment("vq", "b2", now, "last", "publish"))
+    # a read sees everything queued before it, in the order it was queued
+    assert [c.text for c in await store.viewer_comments("vq")] == [f"queued {i}" for i in range(30)] + \
+        ["held one", "last"]
+    await store.queue_archive(ArchivedComment("vq", "b1", now, "erased too", "publish"))
+    assert await store.erase_viewer_comments("vq") == 33
+    if isinstance(store, SqliteModerationStore):
+        await store.queue_archive(ArchivedComment("vc", "b1", now, "before close", "publish"))
+        await store.close()
+        again = open_store("", tmp_path, retention=3600)
+        await again.open()
+        assert [c.text for c in await again.viewer_comments("vc")] == ["before close"]
+        await again.close()
+        await store.open()  # the fixture closes it again
 
 
 async def test_sqlite_store_persists_across_reopen(tmp_path: Path) -> None:
