@@ -58,8 +58,8 @@ class ChatSettings:
     #: the writes where writes are the cost
     large_room: int = 1000
     large_interval: float = 0.1
-    #: socket writes per second one room's fan-out may cost; a room too large for
-    #: its interval gets a longer one.  Each write is a send syscall, about 8-10 µs
+    #: socket writes per second one room's fan-out may cost (0: no cap); a room too
+    #: large for its interval gets a longer one.  Each write is a send syscall, about 8-10 µs
     #: of CPU on the 2-core benchmark machine (loopback, where the receiving side
     #: is charged to the sender too): 60,000/s is about half a core there.  At the
     #: defaults, 10,000 viewers get a batch every 175 ms (57,000 writes/s).
@@ -475,7 +475,7 @@ class ChatRelay:
         interval = s.large_interval if viewers >= s.large_room else s.interval
         # (a hair under, so 0.1 / 0.025 is 4 ticks, not 5)
         by_interval = math.ceil(interval / s.tick - 1e-9)
-        by_rate = math.ceil(viewers / (s.room_write_rate * s.tick))
+        by_rate = math.ceil(viewers / (s.room_write_rate * s.tick)) if s.room_write_rate > 0 else 1
         return max(1, min(GROUPS, max(by_interval, by_rate)))
 
     def collect(self, tick_no: int = 0) -> list[tuple[Room, bytes, list[Viewer]]]:
