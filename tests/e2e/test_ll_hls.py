@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
 
 import aiohttp
 import m3u8
@@ -84,4 +86,30 @@ def test_blocking_reload_holds_until_the_part_exists_and_does_not_block_others(n
             assert abs(report[0].last_msn - edge(text)[0]) <= 1
 
     asyncio.run(scenario())
+    assert publisher.wait(timeout=30) == 0
+
+
+def test_a_plain_hls_client_plays_the_ll_playlists(node_factory, ffprobe):
+    """ffmpeg's HLS reader knows nothing of LL-HLS: it reads the same master and media playlists as plain fMP4 HLS."""
+    node = node_factory(ladder="source,240p", segment_target=1)
+    doc = node.create_broadcast("plain client")
+    publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=12, gop=25)
+    node.wait_status(doc["id"], "live", timeout=15)
+    master = f"{node.base}/hls/{doc['id']}/master.m3u8"
+
+    async def wait_parts() -> None:
+        async with aiohttp.ClientSession() as http:
+            await wait_live_playlist(http, f"{node.base}/hls/{doc['id']}/240p/index.m3u8")
+            await wait_live_playlist(http, f"{node.base}/hls/{doc['id']}/audio/index.m3u8")
+
+    asyncio.run(wait_parts())
+    probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "json",
+                            master], capture_output=True, timeout=60)
+    assert probe.returncode == 0, probe.stderr.decode()
+    kinds = {(s["codec_type"], s["codec_name"]) for s in json.loads(probe.stdout)["streams"]}
+    assert ("video", "h264") in kinds and ("audio", "aac") in kinds
+    ffmpeg = ffprobe.replace("ffprobe", "ffmpeg")
+    played = subprocess.run([ffmpeg, "-v", "error", "-i", master, "-map", "0:v:0", "-map", "0:a:0", "-t", "2",
+                             "-f", "null", "-"], capture_output=True, timeout=60)
+    assert played.returncode == 0, played.stderr.decode()
     assert publisher.wait(timeout=30) == 0
