@@ -32,7 +32,7 @@ from benchmarks._measure import machine, median  # noqa: E402
 from broadcaster.app import create_app  # noqa: E402
 from broadcaster.config import NodeConfig  # noqa: E402
 from broadcaster.keys import PLAYLIST_WATCH  # noqa: E402
-from ingest.hls.blocking import part_uri  # noqa: E402
+from ingest.hls.store import part_uri  # noqa: E402
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch  # noqa: E402
 
 BROADCAST = "bench"

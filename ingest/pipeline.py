@@ -50,7 +50,7 @@ from typing import Any
 import ingest
 from ingest import flv
 from ingest.hls.playlist import AudioRendition, MediaPlaylist, RenditionReport, Variant, render_master
-from ingest.hls.store import HlsStore
+from ingest.hls.store import HlsStore, part_uri
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch
 from ingest.media import MediaKind, MediaUnit
 from ingest.transcode.ladder import Rendition, transcoded
@@ -130,6 +130,7 @@ class _RenditionState:
     bytes: int = 0
     seconds: float = 0.0
     peak: int = 0
+    channels: int = 0  # audio rendition: the master's CHANNELS
 
 
 class HlsPipeline:
@@ -558,13 +559,12 @@ class HlsPipeline:
     def _on_started(self, reported: list[dict[str, Any]], audio: dict[str, Any] | None = None) -> None:
         by_name = {r.name: r for r in (self._pinned or self.options.ladder)}
         renditions: list[Rendition] = []
-        if audio is not None and self._audio is None:
-            self._audio = _RenditionState(Rendition(AUDIO, True, None, None),
-                                          self._new_playlist(AUDIO))
-        if self._audio is not None and audio is not None:
+        if audio is not None:
+            if self._audio is None:
+                self._audio = _RenditionState(Rendition(AUDIO, True, None, None), self._new_playlist(AUDIO))
             self._audio.codecs = str(audio.get("codecs") or "mp4a.40.2")
             self._audio.estimate = int(audio["bandwidth"]) if audio.get("bandwidth") else None
-            self._audio.width = int(audio.get("channels") or 0)  # channels, for the master's CHANNELS
+            self._audio.channels = int(audio.get("channels") or 0)
         for info in reported:
             name = str(info["name"])
             rendition = by_name.get(name) or transcoded(int(info["height"]))
@@ -615,29 +615,20 @@ class HlsPipeline:
         hint = None
         reports: list[RenditionReport] = []
         if playlist.low_latency and not playlist.ended:
-            hint = f"s{playlist.next_seq}.p{len(playlist.parts)}.m4s"
+            hint = part_uri(playlist.next_seq, len(playlist.parts))
             if name != AUDIO:
                 for other, state in self._renditions.items():
-                    if other != name:
-                        last = state.playlist.last_part
-                        if last is not None:
-                            reports.append(RenditionReport(f"../{other}/index.m3u8", last[0], last[1]))
-                        elif state.playlist.last_msn >= 0:
-                            reports.append(RenditionReport(f"../{other}/index.m3u8", state.playlist.last_msn, None))
+                    sibling = state.playlist
+                    if other != name and (sibling.last_part is not None or sibling.last_msn >= 0):
+                        last_msn, last_part = sibling.last_part or (sibling.last_msn, None)
+                        reports.append(RenditionReport(f"../{other}/index.m3u8", last_msn, last_part))
         self.store.write_media(name, playlist, hint, reports)
-        if self._watch is not None and playlist.low_latency:
+        if self._watch is not None and playlist.part_target is not None:
             last = playlist.last_part or (playlist.last_msn, -1)
             self._watch.publish(self.broadcast_id, name, PlaylistPosition(
                 last_msn=playlist.last_msn, part_msn=last[0], last_part=last[1],
-                part_target=playlist.part_target or self.options.part_target,
+                part_target=playlist.part_target,
                 target_duration=float(playlist.target_duration), hint_uri=hint, ended=playlist.ended))
-
-    def _drop_old_parts(self, name: str, seq: int) -> None:
-        """Parts of a segment that left the live window: no playlist lists them, the segment file stays."""
-        if seq < 0:
-            return
-        for part in self.store.rendition_dir(name).glob(f"s{seq}.p*.m4s"):
-            part.unlink(missing_ok=True)
 
     def _on_worker_segment(self, name: str, seq: int, duration: float, size: int, uri: str | None = None,
                            first_pts: int | None = None) -> None:
@@ -651,8 +642,9 @@ class HlsPipeline:
         state.seconds += duration
         state.peak = max(state.peak, int(size * 8 / duration))
         self._write_media(name, playlist)
-        if playlist.low_latency:
-            self._drop_old_parts(name, seq - playlist.window)
+        if playlist.low_latency and seq >= playlist.window:
+            # the segment that just left the live window: no playlist lists its parts any more
+            self.store.remove_parts(name, seq - playlist.window)
         if name == AUDIO:
             return
         if not playlist.low_latency and first_pts is not None:
@@ -691,7 +683,7 @@ class HlsPipeline:
                                     average, state.frame_rate))
         audio = None
         if self._audio is not None:
-            audio = AudioRendition(f"{AUDIO}/index.m3u8", channels=self._audio.width or None)
+            audio = AudioRendition(f"{AUDIO}/index.m3u8", channels=self._audio.channels or None)
         if variants:
             self.store.write_master(render_master(variants, audio))
 

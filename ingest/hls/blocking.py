@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.hls.store import parse_part_uri
 from ingest.hls.watch import PlaylistPosition
 
 #: "A Server that cannot provide the requested Playlist after blocking for more than
@@ -30,8 +31,6 @@ MSN_AHEAD_LIMIT = 2
 # decimal-integer (RFC 8216bis §4.2): digits only, 0 to 2^64-1
 _DECIMAL = re.compile(r"^[0-9]{1,20}$")
 _MAX_DECIMAL = 2**64 - 1
-# the packager's part file names, ``s<msn>.p<index>.m4s`` (ingest/hls/playlist.py renders them)
-_PART_NAME = re.compile(r"^s([0-9]{1,20})\.p([0-9]{1,9})\.m4s$")
 
 
 @dataclass(frozen=True)
@@ -65,17 +64,6 @@ def advance_part_limit(part_target: float) -> float:
     one second, or three otherwise" (§6.2.5.2): how many parts past the newest one a
     client may ask for."""
     return 3 / part_target if part_target < 1 else 3
-
-
-def part_uri(msn: int, index: int) -> str:
-    """The file name of part ``index`` of segment ``msn``, relative to the rendition dir."""
-    return f"s{msn}.p{index}.m4s"
-
-
-def parse_part_uri(name: str) -> tuple[int, int] | None:
-    """(msn, index) of a part file name, None if ``name`` does not name a part."""
-    match = _PART_NAME.match(name)
-    return (int(match[1]), int(match[2])) if match else None
 
 
 def _decimal(name: str, raw: str) -> int | Reject:

@@ -11,14 +11,37 @@ origin never serves half a playlist.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from ingest.hls.playlist import MediaPlaylist, RenditionReport
 
 MASTER = "master.m3u8"
 INDEX = "index.m3u8"
+# LL-HLS part file names, ``s<msn>.p<index>.m4s`` (see part_uri)
+_PART_NAME = re.compile(r"^s([0-9]{1,20})\.p([0-9]{1,9})\.m4s$")
+
+
+def init_uri(first_seq: int) -> str:
+    """The init section of the worker generation whose first segment is ``first_seq``."""
+    return f"init{first_seq}.mp4"
+
+
+def segment_uri(msn: int) -> str:
+    """An LL-HLS (fMP4) segment's file name, relative to the rendition dir."""
+    return f"s{msn}.m4s"
+
+
+def part_uri(msn: int, index: int) -> str:
+    """The file name of part ``index`` of segment ``msn``, relative to the rendition dir."""
+    return f"s{msn}.p{index}.m4s"
+
+
+def parse_part_uri(name: str) -> tuple[int, int] | None:
+    """(msn, index) of a part file name, None if ``name`` does not name a part."""
+    match = _PART_NAME.match(name)
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def broadcast_dir(data_dir: Path, broadcast_id: str) -> Path:
@@ -27,10 +50,11 @@ def broadcast_dir(data_dir: Path, broadcast_id: str) -> Path:
     return data_dir / "hls" / broadcast_id
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write under ``.<name>.tmp`` and rename into place: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(tmp, path)
 
 
@@ -49,6 +73,11 @@ class HlsStore:
     def write_media(self, rendition: str, playlist: MediaPlaylist, hint_uri: str | None = None,
                     reports: Sequence[RenditionReport] = ()) -> None:
         write_atomic(self.root / rendition / INDEX, playlist.render(hint_uri, reports))
+
+    def remove_parts(self, rendition: str, msn: int) -> None:
+        """Delete the part files of segment ``msn`` (the segment file stays)."""
+        for part in self.rendition_dir(rendition).glob(f"s{msn}.p*.m4s"):
+            part.unlink(missing_ok=True)
 
     def load_media(self, rendition: str, window: int = 6) -> MediaPlaylist | None:
         """The playlist a previous run left for this rendition, None if there is none.

@@ -8,8 +8,8 @@ writes a fragment out when the first packet of the next one arrives, so the
 writer knows, right after ``mux(packet)``, that the bytes it got are the part
 that ended just before ``packet``.  A *segment* is the run of parts between two
 cut points (video: the cut flag on a keyframe, decided once on source
-keyframes so every rendition cuts at the same media time; audio: the first
-part boundary at or after a video cut, see :meth:`note_cut`).
+keyframes so every rendition cuts at the same media time; audio: the part
+boundary nearest a video cut, see :meth:`_audio_cut`).
 
 Files, under the rendition's directory: ``init<N>.mp4`` (one per worker
 generation, ``N`` its first segment number), ``s<msn>.p<i>.m4s`` (parts) and
@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 import av
 
 from ingest.hls.fmp4 import BoxSplitter
+from ingest.hls.store import init_uri, part_uri, segment_uri, write_atomic
 from ingest.transcode.segmenter import TS_OFFSET_MS, AudioPacket
 
 log = logging.getLogger("ingest.transcode.cmaf")
@@ -99,18 +99,10 @@ class _Sink(io.RawIOBase):
 
 @dataclass
 class _Sample:
-    pts: int  # on the track's clock
-    dts: int
+    dts: int  # on the track's clock
     source_pts: int  # ms, as received
     keyframe: bool
     cut: bool
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 class CmafWriter:
@@ -136,7 +128,7 @@ class CmafWriter:
         self.out_dir = out_dir
         self.kind = kind
         self.seq = start_seq
-        self.init_uri = f"init{start_seq}.mp4"
+        self.init_uri = init_uri(start_seq)
         self._on_init = on_init
         self._on_part = on_part
         self._on_segment = on_segment
@@ -184,7 +176,7 @@ class CmafWriter:
         packet.pts = pts + TS_OFFSET_MS
         packet.dts = dts + TS_OFFSET_MS
         packet.time_base = _MS
-        sample = _Sample(packet.pts, packet.dts, pts, packet.is_keyframe, cut)
+        sample = _Sample(packet.dts, pts, packet.is_keyframe, cut)
         if cut and not packet.is_keyframe:
             log.warning("%s: cut at %d ms is not a keyframe; the segment continues", self.out_dir.name, pts)
             sample.cut = False
@@ -208,7 +200,7 @@ class CmafWriter:
         packet.duration = _AAC_FRAME
         packet.time_base = self._clock
         cut = self._segment_start_dts is None
-        sample = _Sample(packet.pts, packet.dts, item.pts, True, cut)
+        sample = _Sample(packet.dts, item.pts, True, cut)
         self._mux(packet, sample)
 
     def close(self) -> None:
@@ -294,7 +286,7 @@ class CmafWriter:
     def _write_init(self) -> None:
         if self._init_written or not self._init:
             return
-        _write_file(self.out_dir / self.init_uri, b"".join(self._init))
+        write_atomic(self.out_dir / self.init_uri, b"".join(self._init))
         self._init_written = True
         self._on_init(self.init_uri)
 
@@ -307,8 +299,8 @@ class CmafWriter:
             return
         scale = float(self._clock)
         duration = max(end_dts - samples[0].dts, 1) * scale
-        uri = f"s{self.seq}.p{self._part_index}.m4s"
-        _write_file(self.out_dir / uri, data)
+        uri = part_uri(self.seq, self._part_index)
+        write_atomic(self.out_dir / uri, data)
         self._segment_file.write(data)
         self._segment_size += len(data)
         part = PartWritten(self.seq, self._part_index, round(duration, 4), samples[0].keyframe, len(data), uri,
@@ -318,7 +310,7 @@ class CmafWriter:
         self._on_part(part)
 
     def _open_segment(self, first: _Sample) -> None:
-        self._segment_tmp = self.out_dir / f".s{self.seq}.m4s.tmp"
+        self._segment_tmp = self.out_dir / f".{segment_uri(self.seq)}.tmp"
         self._segment_file = open(self._segment_tmp, "wb")
         self._segment_size = 0
         self._segment_start_dts = first.dts
@@ -336,8 +328,8 @@ class CmafWriter:
             self._segment_tmp.unlink(missing_ok=True)
             self._segment_tmp = None
             return
-        uri = f"s{self.seq}.m4s"
-        os.replace(self._segment_tmp, self.out_dir / uri)
+        uri = segment_uri(self.seq)
+        self._segment_tmp.replace(self.out_dir / uri)
         self._segment_tmp = None
         assert self._segment_start_dts is not None
         duration = max(self._segment_max - self._segment_start_dts, 1) * float(self._clock)

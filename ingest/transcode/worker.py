@@ -31,10 +31,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Callable
 from typing import IO, Any
 
 import av
@@ -228,10 +228,10 @@ class Worker:
 
     def _writer(self, name: str, audio: Any, frame_ms: float) -> Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter]:
         """A factory of the writer of rendition ``name``, given how to add its video stream to a container."""
-        out_dir = self.config.out_dir / name
-        start_seq = self.config.start_seq.get(name, 0)
         if self.config.low_latency:
             return lambda add_stream: self._cmaf_writer(name, "video", add_stream, frame_ms)
+        out_dir = self.config.out_dir / name
+        start_seq = self.config.start_seq.get(name, 0)
 
         def on_segment(seq: int, duration: float, size: int, first_pts: int) -> None:
             self.events.emit({"event": "segment", "rendition": name, "seq": seq, "duration": round(duration, 3),

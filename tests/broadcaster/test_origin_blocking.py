@@ -16,7 +16,7 @@ import pytest
 from broadcaster.app import create_app
 from broadcaster.config import NodeConfig
 from broadcaster.keys import PLAYLIST_WATCH
-from ingest.hls.blocking import part_uri
+from ingest.hls.store import part_uri
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch
 
 BROADCAST = "ll1"

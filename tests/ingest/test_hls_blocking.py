@@ -15,9 +15,8 @@ from ingest.hls.blocking import (
     decide_reload,
     hold_limit,
     holdable_part,
-    parse_part_uri,
-    part_uri,
 )
+from ingest.hls.store import parse_part_uri, part_uri
 from ingest.hls.watch import PlaylistPosition
 
 # The playlist of the brief: segments 10 and 11 complete, part 0 of segment 12 listed,
