@@ -26,6 +26,14 @@ its workers are reported apart, with their realtime factors.
 socket.io reference: one Node process, ``io.to(room).emit`` per comment (what a
 socket.io chat does), reactions summed per 100 ms like onair's.  node_modules
 go to a temporary folder the benchmark creates (never committed).
+
+``bare`` reference (``--targets onair,bare``): the loop the issue gives for
+orientation, "aiohttp + uvloop, batch per 100 ms, one pre-built frame written to
+every transport" (uvloop when installed, as for onair's node), with no
+history, moderation, Redis or slow-viewer checks.  It calibrates what socket
+writes cost on the machine of the run: the sinks count the writes that reach
+them during the load, and every target is reported as server CPU per 1,000
+writes besides its CPU in cores.
 """
 
 from __future__ import annotations
@@ -107,6 +115,63 @@ const port = +process.argv[2], redisUrl = process.argv[3];
 """
 
 
+BARE_SERVER = r"""
+import asyncio, json, sys, time
+from aiohttp import web
+try:
+    import uvloop
+    uvloop.install()
+except ImportError:
+    pass
+
+def frame(payload):
+    n = len(payload)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return head + payload
+
+transports, pending, state = set(), [], {"seq": 0}
+
+async def ws_handler(request):
+    ws = web.WebSocketResponse(heartbeat=None, max_msg_size=16384)
+    await ws.prepare(request)
+    transports.add(request.transport)
+    try:
+        async for msg in ws:
+            doc = json.loads(msg.data)
+            if doc.get("type") == "comment":
+                state["seq"] += 1
+                pending.append(json.dumps({"type": "comment", "seq": state["seq"], "id": "c%d" % state["seq"],
+                                           "ts": int(time.time() * 1000), "author": {"id": "a", "name": "a"},
+                                           "text": doc["text"]}).encode())
+    finally:
+        transports.discard(request.transport)
+    return ws
+
+async def fan_out(app):
+    async def loop():
+        while True:
+            await asyncio.sleep(0.1)
+            if pending:
+                batch = b"".join(frame(p) for p in pending)
+                pending.clear()
+                for transport in list(transports):
+                    if not transport.is_closing():
+                        transport.write(batch)
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+
+async def healthz(request):
+    return web.Response(text="ok")
+
+app = web.Application()
+app.router.add_get("/ws/{id}", ws_handler)
+app.router.add_get("/healthz", healthz)
+app.cleanup_ctx.append(fan_out)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
 # --- wire helpers -------------------------------------------------------------------------
 
 def masked_text(payload: bytes) -> bytes:
@@ -118,13 +183,13 @@ def masked_text(payload: bytes) -> bytes:
 
 
 def ws_path(target: str, broadcast_id: str, name: str) -> str:
-    if target == "onair":
+    if target != "socketio":  # onair, and bare (which speaks onair's messages)
         return f"/ws/{broadcast_id}"
     return f"/socket.io/?EIO=4&transport=websocket&name={name}"
 
 
 def first_message(target: str, name: str) -> bytes:
-    if target == "onair":
+    if target != "socketio":
         return json.dumps({"type": "hello", "name": name}).encode()
     return b"40"  # Engine.IO message + Socket.IO CONNECT to "/"
 
@@ -187,8 +252,10 @@ async def run_sinks(args: argparse.Namespace) -> None:
         await asyncio.gather(*(c for c, _ in batch))
         await asyncio.gather(*(r for _, r in batch))
     print("ready", flush=True)
-    # Stop on stdin EOF (the orchestrator closes it) and report the byte counts.
-    await loop.run_in_executor(None, sys.stdin.read)
+    # Each line on stdin asks for the reads so far (the orchestrator marks the load's start and
+    # end: the server's writes that reached the sinks meanwhile); EOF stops and reports.
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(json.dumps({"reads": sum(s.reads for s in sinks)}), flush=True)
     counts = sorted(s.bytes for s in sinks)
     reads = sorted(s.reads for s in sinks)
     print(json.dumps({"sinks": len(sinks), "bytes_min": counts[0], "bytes_median": counts[len(counts) // 2],
@@ -208,7 +275,7 @@ async def run_probe(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
 
     def decode(raw: str) -> tuple[str, Any] | None:
-        if args.target == "onair":
+        if args.target != "socketio":
             doc = json.loads(raw)
             return doc.get("type"), doc
         if raw.startswith("42"):
@@ -276,14 +343,14 @@ async def run_probe(args: argparse.Namespace) -> None:
             while n_c + offset < elapsed * comments_per_s:
                 key = f"{i}.{n_c}"
                 text = f"bench {key} {time.time():.6f} {pad}"
-                payload = ({"type": "comment", "text": text} if args.target == "onair"
+                payload = ({"type": "comment", "text": text} if args.target != "socketio"
                            else "42" + json.dumps(["comment", {"text": text}]))
                 await ws.send_str(json.dumps(payload) if isinstance(payload, dict) else payload)
                 log.append(key)
                 n_c += 1
             while n_r + offset < elapsed * reacts_per_s:
                 kind = kinds[n_r % 5]
-                await ws.send_str(json.dumps({"type": "react", "kind": kind}) if args.target == "onair"
+                await ws.send_str(json.dumps({"type": "react", "kind": kind}) if args.target != "socketio"
                                   else "42" + json.dumps(["react", {"kind": kind}]))
                 n_r += 1
             await asyncio.sleep(0.01)
@@ -420,6 +487,11 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
         broadcast = create_broadcast(port)
         if args.transcode:
             transcode = TranscodeLoad(port, rtmp_port, ADMIN, workdir / "source-1080p.flv", args.transcode)
+    elif target == "bare":
+        server = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)], cwd=workdir,
+                                  stdout=subprocess.DEVNULL, stderr=open(data_dir / "bare.log", "ab"))
+        wait_http(f"http://127.0.0.1:{port}/healthz", server)
+        broadcast = "b"
     else:
         assert script is not None
         server = start_socketio(script, port, args.redis_url)
@@ -447,6 +519,17 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
         assert probe.stdout is not None
         assert probe.stdout.readline().startswith(b"sending")
 
+        def sink_reads() -> int:
+            total = 0
+            for proc in sink_procs:
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(b"mark\n")
+                proc.stdin.flush()
+            for proc in sink_procs:
+                assert proc.stdout is not None
+                total += json.loads(proc.stdout.readline())["reads"]
+            return total
+
         def sample() -> tuple[float, float, float, float, float]:
             # (node process, node tree incl. transcode workers, sinks, clock, node process in the kernel)
             return (own_cpu_seconds(server.pid), tree_cpu_seconds(server.pid),
@@ -455,8 +538,10 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
         window0 = sample()
         assert probe.stdout.readline().startswith(b"load-start")
         load0 = sample()
+        reads0 = sink_reads()
         assert probe.stdout.readline().startswith(b"load-end")
         load1 = sample()
+        reads1 = sink_reads()
         loadavg = os.getloadavg()[0]
         factors = transcode.realtime_factors() if transcode is not None else []
         out = probe.stdout.read()
@@ -475,6 +560,11 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
         result["server_kernel_share"] = (load1[4] - load0[4]) / max(1e-9, load1[0] - load0[0])
         result["workers_cpu_load"] = ((load1[1] - load1[0]) - (load0[1] - load0[0])) / load_span
         result["sink_cpu"] = (window1[2] - window0[2]) / span
+        # Writes that reached the sinks during the load (a write to an idle socket is one read;
+        # two writes read as one are counted once, so this errs low): the fan-out's unit of cost.
+        result["sink_writes_per_s"] = (reads1 - reads0) / load_span
+        result["cpu_us_per_write"] = ((load1[0] - load0[0]) / max(1, reads1 - reads0) * 1e6
+                                      * n_sinks / max(1, args.viewers))
         result["realtime_factors"] = factors
         result["loadavg"] = loadavg  # the machine's 1-min load average at the end of the load (shared machines)
         if target == "onair":
@@ -509,6 +599,11 @@ def onair_metrics(port: int) -> dict[str, float]:
     for name in ("flush", "post", "bus_lag"):
         count = values.get(f"onair_chat_{name}_seconds_count", 0)
         out[name] = values.get(f"onair_chat_{name}_seconds_sum", 0) / count if count else float("nan")
+    # Full garbage collections since the node started (viewers joining included): the event loop's pauses.
+    for line in text.splitlines():
+        if line.startswith("onair_gc_full_collection_seconds_") and ("_sum " in line or "_count " in line):
+            name, value = line.split(" ")
+            out["gc_" + name.rsplit("_", 1)[1]] = float(value)
     return out
 
 
@@ -532,13 +627,15 @@ def report(target: str, r: dict[str, Any], args: argparse.Namespace) -> str:
     return (f"{target:9s} viewers={args.viewers} sent={r['sent']} delivered(min per instrumented)={r['delivered_min']} "
             f"p50={p(r['p50'])} p99={p(r['p99'])} max={p(r['max'])} deliveries/s={r['deliveries_per_s']:.0f} "
             f"server_cpu={r['server_cpu']:.2f} core ({r['server_cpu_load']:.2f} under load, "
-            f"{r['server_kernel_share']:.0%} in the kernel) "
+            f"{r['server_kernel_share']:.0%} in the kernel; {r['sink_writes_per_s'] * args.viewers / max(1, args.viewers - args.instrumented):.0f} "
+            f"writes/s, {r['cpu_us_per_write']:.1f} µs CPU per write) "
             f"(generators: sinks {r['sink_cpu']:.2f}, probe ~{r['probe_cpu']:.2f})  sink bytes min={bmin} "
             f"(instrumented median {r['bytes_per_viewer']:.0f}) reads/sink={reads} sinks closed={closed} "
             f"loadavg={r['loadavg']:.2f}"
             + ("" if "server_metrics" not in r else
-               "  [server means: tick {flush:.3f} s, comment post {post:.3f} s, bus lag {bus_lag:.3f} s]".format(
-                   **r["server_metrics"])) + transcode)
+               "  [server means: tick {flush:.3f} s, comment post {post:.3f} s, bus lag {bus_lag:.3f} s; "
+               "full GCs since start {gc_count:.0f}, {gc_sum:.2f} s]".format(
+                   **{"gc_count": float("nan"), "gc_sum": float("nan"), **r["server_metrics"]})) + transcode)
 
 
 def main() -> int:
@@ -603,7 +700,8 @@ def main() -> int:
         for target, rs in results.items():
             print(f"median {target}: p50={median([r['p50'] or 0 for r in rs]) * 1000:.0f} ms "
                   f"p99={median([r['p99'] or 0 for r in rs]) * 1000:.0f} ms cpu={median([r['server_cpu'] for r in rs]):.2f} "
-                  f"({median([r['server_cpu_load'] for r in rs]):.2f} under load)")
+                  f"({median([r['server_cpu_load'] for r in rs]):.2f} under load, "
+                  f"{median([r['cpu_us_per_write'] for r in rs]):.1f} µs per write)")
     return 0
 
 

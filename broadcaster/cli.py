@@ -24,6 +24,9 @@ def _serve(argv: Sequence[str]) -> int:
     from aiohttp import web
 
     from broadcaster.app import create_app
+    from broadcaster.chat import CHAT_RELAY
+    from broadcaster.heap import HeapFreezer
+    from broadcaster.keys import METRICS
 
     try:
         import uvloop
@@ -32,6 +35,14 @@ def _serve(argv: Sequence[str]) -> int:
         pass
     config.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(config)
+    # Process-wide, so owned here rather than by the app (a test process runs many apps).
+    # Chat viewers are the node's many long-lived connections: their departures tell when
+    # frozen garbage is worth a thaw.
+    freezer = HeapFreezer(config.gc_freeze_interval,
+                          departures=lambda: app[CHAT_RELAY].departures if CHAT_RELAY in app else 0,
+                          connections=lambda: app[CHAT_RELAY].connected if CHAT_RELAY in app else 0)
+    freezer.register(app[METRICS].registry)
+    app.cleanup_ctx.append(freezer.cleanup_ctx)
     web.run_app(app, host=config.host, port=config.http_port, access_log=None,
                 print=lambda msg: logging.getLogger("onair.node").info(
                     "HTTP listening on %s:%d", config.host, config.http_port))

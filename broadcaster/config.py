@@ -54,6 +54,8 @@ class NodeConfig:
     ice_servers: tuple[str, ...] = ()
     chat_history: int = 50
     chat_retention: float = 7 * 24 * 3600.0
+    #: seconds between freezes of the long-lived heap (``broadcaster/heap.py``); 0 = CPython's own GC
+    gc_freeze_interval: float = 1.0
 
     @property
     def read_coalesce(self) -> float:
@@ -97,6 +99,8 @@ _HELP = {
     "ice_servers": "STUN/TURN URL advertised to WHIP clients (repeatable)",
     "chat_history": "comments kept in a broadcast's replayable history",
     "chat_retention": "seconds chat history is retained",
+    "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
+                          "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
 
 

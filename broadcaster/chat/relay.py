@@ -156,6 +156,8 @@ class ChatRelay:
         self.settings = settings or ChatSettings()
         self.metrics = metrics or ChatMetrics()
         self.rooms: dict[str, Room] = {}
+        #: viewers that have left since start (the heap freezer's sign that frozen garbage piles up)
+        self.departures = 0
         self.secret = b""
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -292,6 +294,11 @@ class ChatRelay:
                 self.metrics.backfilled.inc()
 
     # --- viewers -----------------------------------------------------------------
+    @property
+    def connected(self) -> int:
+        """Viewers connected to this node, all rooms."""
+        return sum(len(room.viewers) for room in self.rooms.values())
+
     def new_viewer(self, ws: web.WebSocketResponse, transport: asyncio.Transport, broadcast_id: str,
                    viewer_id: str, name: str) -> Viewer:
         s = self.settings
@@ -339,6 +346,7 @@ class ChatRelay:
             room.viewers.discard(viewer)
             room.groups[viewer.group].discard(viewer)
             self.metrics.viewers.dec()
+            self.departures += 1
             if not room.viewers:
                 room.empty_since = time.monotonic()
         if viewer.close_handle is not None:
