@@ -32,8 +32,8 @@ orientation, "aiohttp + uvloop, batch per 100 ms, one pre-built frame written to
 every transport" (uvloop when installed, as for onair's node), with no
 history, moderation, Redis or slow-viewer checks.  It calibrates what socket
 writes cost on the machine of the run: the sinks count the writes that reach
-them during the load, and every target is reported as server CPU per 1,000
-writes besides its CPU in cores.
+them during the load, and every target is reported as server CPU per write
+(µs) besides its CPU in cores.
 """
 
 from __future__ import annotations
@@ -562,9 +562,9 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
         result["sink_cpu"] = (window1[2] - window0[2]) / span
         # Writes that reached the sinks during the load (a write to an idle socket is one read;
         # two writes read as one are counted once, so this errs low): the fan-out's unit of cost.
-        result["sink_writes_per_s"] = (reads1 - reads0) / load_span
-        result["cpu_us_per_write"] = ((load1[0] - load0[0]) / max(1, reads1 - reads0) * 1e6
-                                      * n_sinks / max(1, args.viewers))
+        # The sinks are n_sinks of the viewers; every viewer gets the same batches.
+        result["writes_per_s"] = (reads1 - reads0) / load_span * args.viewers / max(1, n_sinks)
+        result["cpu_us_per_write"] = result["server_cpu_load"] / max(1e-9, result["writes_per_s"]) * 1e6
         result["realtime_factors"] = factors
         result["loadavg"] = loadavg  # the machine's 1-min load average at the end of the load (shared machines)
         if target == "onair":
@@ -588,22 +588,20 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
 
 
 def onair_metrics(port: int) -> dict[str, float]:
-    """Mean tick time, comment post time and bus lag from the node's /metrics."""
+    """Mean tick time, comment post time and bus lag from the node's /metrics, and its full garbage
+    collections since start (viewers joining included): the event loop's pauses."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     values: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("onair_chat_") and ("_sum " in line or "_count " in line):
+        if line.startswith(("onair_chat_", "onair_gc_")) and ("_sum " in line or "_count " in line):
             name, value = line.split(" ")
             values[name] = float(value)
     out = {}
     for name in ("flush", "post", "bus_lag"):
         count = values.get(f"onair_chat_{name}_seconds_count", 0)
         out[name] = values.get(f"onair_chat_{name}_seconds_sum", 0) / count if count else float("nan")
-    # Full garbage collections since the node started (viewers joining included): the event loop's pauses.
-    for line in text.splitlines():
-        if line.startswith("onair_gc_full_collection_seconds_") and ("_sum " in line or "_count " in line):
-            name, value = line.split(" ")
-            out["gc_" + name.rsplit("_", 1)[1]] = float(value)
+    for part in ("count", "sum"):
+        out["gc_" + part] = values.get(f"onair_gc_full_collection_seconds_{part}", float("nan"))
     return out
 
 
@@ -627,15 +625,14 @@ def report(target: str, r: dict[str, Any], args: argparse.Namespace) -> str:
     return (f"{target:9s} viewers={args.viewers} sent={r['sent']} delivered(min per instrumented)={r['delivered_min']} "
             f"p50={p(r['p50'])} p99={p(r['p99'])} max={p(r['max'])} deliveries/s={r['deliveries_per_s']:.0f} "
             f"server_cpu={r['server_cpu']:.2f} core ({r['server_cpu_load']:.2f} under load, "
-            f"{r['server_kernel_share']:.0%} in the kernel; {r['sink_writes_per_s'] * args.viewers / max(1, args.viewers - args.instrumented):.0f} "
+            f"{r['server_kernel_share']:.0%} in the kernel; {r['writes_per_s']:.0f} "
             f"writes/s, {r['cpu_us_per_write']:.1f} µs CPU per write) "
             f"(generators: sinks {r['sink_cpu']:.2f}, probe ~{r['probe_cpu']:.2f})  sink bytes min={bmin} "
             f"(instrumented median {r['bytes_per_viewer']:.0f}) reads/sink={reads} sinks closed={closed} "
             f"loadavg={r['loadavg']:.2f}"
             + ("" if "server_metrics" not in r else
                "  [server means: tick {flush:.3f} s, comment post {post:.3f} s, bus lag {bus_lag:.3f} s; "
-               "full GCs since start {gc_count:.0f}, {gc_sum:.2f} s]".format(
-                   **{"gc_count": float("nan"), "gc_sum": float("nan"), **r["server_metrics"]})) + transcode)
+               "full GCs since start {gc_count:.0f}, {gc_sum:.2f} s]".format(**r["server_metrics"])) + transcode)
 
 
 def main() -> int:

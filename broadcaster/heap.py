@@ -84,7 +84,6 @@ class HeapFreezer:
         self._full_started = 0.0
         self._on_full: Callable[[float], None] = lambda seconds: None
         self._on_thaw: Callable[[], None] = lambda: None
-        self._frozen_gauge: Gauge | None = None
 
     def register(self, registry: CollectorRegistry) -> None:
         """Export the freezer's work and every full collection's pause as Prometheus metrics."""
@@ -94,7 +93,6 @@ class HeapFreezer:
         pauses = Histogram("onair_gc_full_collection_seconds", "Duration of full (generation 2) collections",
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=registry)
         frozen.set_function(lambda: self.frozen_after_thaw)
-        self._frozen_gauge = frozen
         self._on_full = pauses.observe
         self._on_thaw = thaws.inc
 
@@ -122,13 +120,18 @@ class HeapFreezer:
     def thaw(self) -> None:
         """Unfreeze, collect everything once, freeze the survivors."""
         gc.unfreeze()
+        self._collect_and_freeze()
+        self.thaws += 1
+        self._on_thaw()
+
+    def _collect_and_freeze(self) -> None:
+        """Collect everything not frozen, freeze the survivors, and take the baseline the next
+        thaw is measured from (counting frozen objects is affordable only right after a collection)."""
         gc.collect()
         gc.freeze()
         self.frozen_after_thaw = gc.get_freeze_count()
         self.rss_after_thaw = self.memory()
         self.departures_at_thaw = self.departures()
-        self.thaws += 1
-        self._on_thaw()
 
     async def run(self) -> None:
         while True:
@@ -142,11 +145,7 @@ class HeapFreezer:
         gc.callbacks.append(self._gc_callback)
         task: asyncio.Task[None] | None = None
         if self.interval > 0:
-            gc.collect()
-            gc.freeze()
-            self.frozen_after_thaw = gc.get_freeze_count()
-            self.rss_after_thaw = self.memory()
-            self.departures_at_thaw = self.departures()
+            self._collect_and_freeze()
             task = asyncio.create_task(self.run(), name="heap-freezer")
         try:
             yield
