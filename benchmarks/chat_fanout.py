@@ -3,7 +3,10 @@
 N viewers on one node of each server; a few hundred of them are *instrumented*
 (they parse every frame and record the delivery latency of each comment, whose
 send time travels in its text: one clock, one machine), the rest are cheap
-*sinks* that complete the WebSocket handshake and then only count bytes.
+*sinks* that complete the WebSocket handshake and then only count bytes, read
+by one sweep over their sockets every 50 ms (``--sink-drain-interval``): a
+sink waiting on readiness would be woken inside the server's ``write`` call,
+a loopback artefact charged to the server that runs before 2026-11-29 carried.
 Senders post R comments/s and X reactions/s, spread evenly over time (each
 sender's schedule is offset by its share of an interval; runs before
 2026-11-29's last ones had every sender post at the same instants, in bursts
@@ -50,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -235,6 +239,39 @@ class Sink(asyncio.Protocol):
             self.ready.set_exception(ConnectionError("closed before upgrade"))
 
 
+def drain_periodically(fds: dict[int, Sink], interval: float, stop: threading.Event) -> None:
+    """Read whatever arrived on each sink socket every ``interval`` seconds, never waiting on readiness.
+
+    On loopback the receive side of TCP runs inside the server's ``write``: the data is queued on
+    the sink's socket and whoever waits on it is woken there and then.  A sink that waits in
+    ``epoll_wait`` (or merely has its socket in an epoll set) has its wake-up charged to the
+    server, a cost no viewer on another machine puts on it.  So the sockets are in no epoll set:
+    one non-blocking read of each per sweep.  A socket that received two writes within one
+    sweep counts one read."""
+    buffer = bytearray(1 << 18)
+    readv = os.readv
+    open_fds = list(fds)
+    while not stop.is_set():
+        time.sleep(interval)
+        still_open = []
+        for fd in open_fds:
+            try:
+                n = readv(fd, [buffer])
+            except BlockingIOError:
+                still_open.append(fd)
+                continue
+            except OSError:
+                n = 0
+            sink = fds[fd]
+            if n == 0:
+                sink.closed = True
+                continue
+            sink.bytes += n
+            sink.reads += 1
+            still_open.append(fd)
+        open_fds = still_open
+
+
 async def run_sinks(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     sinks: list[Sink] = []
@@ -251,11 +288,23 @@ async def run_sinks(args: argparse.Namespace) -> None:
             batch.append((loop.create_connection(lambda s=sink: s, "127.0.0.1", args.port), ready))
         await asyncio.gather(*(c for c, _ in batch))
         await asyncio.gather(*(r for _, r in batch))
+    drainer: threading.Thread | None = None
+    stop = threading.Event()
+    if args.sink_drain_interval > 0:
+        fds: dict[int, Sink] = {}
+        for sink in sinks:
+            sink.transport.pause_reading()  # type: ignore[attr-defined]  (the drain thread reads from now on)
+            fds[sink.transport.get_extra_info("socket").fileno()] = sink
+        drainer = threading.Thread(target=drain_periodically, args=(fds, args.sink_drain_interval, stop), daemon=True)
+        drainer.start()
     print("ready", flush=True)
     # Each line on stdin asks for the reads so far (the orchestrator marks the load's start and
     # end: the server's writes that reached the sinks meanwhile); EOF stops and reports.
     while await loop.run_in_executor(None, sys.stdin.readline):
         print(json.dumps({"reads": sum(s.reads for s in sinks)}), flush=True)
+    stop.set()
+    if drainer is not None:
+        drainer.join()
     counts = sorted(s.bytes for s in sinks)
     reads = sorted(s.reads for s in sinks)
     print(json.dumps({"sinks": len(sinks), "bytes_min": counts[0], "bytes_median": counts[len(counts) // 2],
@@ -472,7 +521,7 @@ def role_cmd(role: str, target: str, port: int, broadcast: str, count: int, args
     return [sys.executable, "-m", "benchmarks.chat_fanout", "--role", role, "--target", target, "--port", str(port),
             "--broadcast", broadcast, "--count", str(count), "--duration", str(args.duration),
             "--comments", str(args.comments), "--reactions", str(args.reactions), "--senders", str(args.senders),
-            "--pad", str(args.pad), "--drain", str(args.drain)]
+            "--pad", str(args.pad), "--drain", str(args.drain), "--sink-drain-interval", str(args.sink_drain_interval)]
 
 
 def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path | None) -> dict[str, Any]:
@@ -661,6 +710,10 @@ def main() -> int:
     parser.add_argument("--worker-nice", type=int, default=None,
                         help="onair: ONAIR_WORKER_NICE for the node's transcode workers (default: the worker's own)")
     parser.add_argument("--sink-procs", type=int, default=1)
+    parser.add_argument("--sink-drain-interval", type=float, default=0.05,
+                        help="sinks read each socket every S seconds and wait on no readiness, so the server's "
+                             "writes wake nobody (0: an asyncio protocol woken by every write, the way of runs "
+                             "before 2026-11-29)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
     args.rate, args.react_rate = args.comments, args.reactions
@@ -678,7 +731,8 @@ def main() -> int:
         targets = ["onair"]
     print(f"chat fan-out: {machine()}; {args.viewers} viewers ({args.instrumented} instrumented), "
           f"{args.comments:g} comments/s + {args.reactions:g} reactions/s for {args.duration:g} s, "
-          f"{args.rounds} round(s)", flush=True)
+          f"{args.rounds} round(s); sinks " + (f"drain every {args.sink_drain_interval * 1000:g} ms"
+                                               if args.sink_drain_interval > 0 else "woken by each write"), flush=True)
     results: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     with tempfile.TemporaryDirectory(prefix="onair-chatbench-") as tmp:
         workdir = Path(tmp)

@@ -95,7 +95,7 @@ def channel_of(broadcast_id: str) -> str:
     return f"{{{broadcast_id}}}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Viewer:
     """One connected socket, after its hello."""
     ws: web.WebSocketResponse
