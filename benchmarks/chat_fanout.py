@@ -62,7 +62,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._measure import (free_port, machine, median, own_cpu_seconds, own_user_system_seconds,  # noqa: E402
+from benchmarks._measure import (free_port, machine, median, own_user_system_seconds,  # noqa: E402
                                  tree_cpu_seconds)
 from benchmarks._transcode_load import TranscodeLoad, make_source  # noqa: E402
 
@@ -581,9 +581,9 @@ def run_one(target: str, args: argparse.Namespace, workdir: Path, script: Path |
 
         def sample() -> tuple[float, float, float, float, float]:
             # (node process, node tree incl. transcode workers, sinks, clock, node process in the kernel)
-            return (own_cpu_seconds(server.pid), tree_cpu_seconds(server.pid),
-                    sum(tree_cpu_seconds(p.pid) for p in sink_procs), time.monotonic(),
-                    own_user_system_seconds(server.pid)[1])
+            user, kernel = own_user_system_seconds(server.pid)
+            return (user + kernel, tree_cpu_seconds(server.pid),
+                    sum(tree_cpu_seconds(p.pid) for p in sink_procs), time.monotonic(), kernel)
         window0 = sample()
         assert probe.stdout.readline().startswith(b"load-start")
         load0 = sample()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._measure import CLK_TCK, free_port, machine, median, tree_cpu_seconds  # noqa: E402
+from benchmarks._measure import free_port, machine, median, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
 
 NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -44,16 +44,6 @@ def publish_all(urls: list[str], source: Path) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(source),
                               "-c", "copy", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for url in urls]
-
-
-def own_cpu_seconds(pid: int) -> float:
-    """utime+stime of ``pid`` alone (no children)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()  # the name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def measure(server_pid: int, urls: list[str], source: Path, seconds: float) -> tuple[float, float]:

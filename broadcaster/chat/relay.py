@@ -121,13 +121,13 @@ class Room:
     channel: str
     viewers: set[Viewer] = field(default_factory=set)
     #: the viewers by group
-    groups: list[set[Viewer]] = field(default_factory=list)
+    groups: list[set[Viewer]] = field(default_factory=lambda: [set() for _ in range(GROUPS)])
     #: framed events some group has not been sent yet; ``events[0]`` is event number ``events_base``
     events: list[bytes] = field(default_factory=list)
     events_base: int = 0
     #: per group: the number of the next event to send it, and the seq of the last comment sent
-    cursors: list[int] = field(default_factory=list)
-    sent_seq: list[int] = field(default_factory=list)
+    cursors: list[int] = field(default_factory=lambda: [0] * GROUPS)
+    sent_seq: list[int] = field(default_factory=lambda: [0] * GROUPS)
     #: (seq, comment id, frame) of recent comments, for joiners racing a tick
     recent: deque[tuple[int, str, bytes]] = field(default_factory=lambda: deque(maxlen=256))
     seen_seq: int = 0
@@ -140,11 +140,6 @@ class Room:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     empty_since: float | None = None
-
-    def __post_init__(self) -> None:
-        self.groups = [set() for _ in range(GROUPS)]
-        self.cursors = [0] * GROUPS
-        self.sent_seq = [0] * GROUPS
 
 
 class ChatRelay:
