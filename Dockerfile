@@ -1,5 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
+# gcc builds the chat fan-out's C write loop (optional: without it the Python path is used)
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY ingest ingest
 COPY broadcaster broadcaster

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broadcaster.bus.base import DEFAULT_QUEUE, GAP, Bus, BusError, BusUnavailable, Held, Subscription
+from broadcaster.bus.base import DEFAULT_QUEUE, GAP, Banned, Bus, BusError, BusUnavailable, Held, Subscription
 from broadcaster.bus.memory import MemoryBus
 from broadcaster.bus.redis import RedisBus
 
@@ -24,5 +24,5 @@ def open_bus(redis_url: str = "", *, prefix: str = "onair:chat:", history_size: 
     return RedisBus(redis_url, prefix=prefix, history_size=history_size, retention=retention)
 
 
-__all__ = ["Bus", "BusError", "BusUnavailable", "DEFAULT_QUEUE", "GAP", "Held", "MemoryBus", "RedisBus",
+__all__ = ["Banned", "Bus", "BusError", "BusUnavailable", "DEFAULT_QUEUE", "GAP", "Held", "MemoryBus", "RedisBus",
            "Subscription", "open_bus"]

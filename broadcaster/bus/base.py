@@ -31,6 +31,10 @@ class BusUnavailable(BusError):
     """The backend cannot be reached right now (e.g. Redis is restarting)."""
 
 
+class Banned(BusError):
+    """``post_comment`` refused the comment: its author is banned from the broadcast."""
+
+
 class Subscription:
     """Messages of one channel for one reader: bounded, drop-oldest, counted."""
 
@@ -90,10 +94,12 @@ class Bus(Protocol):
     def subscribe(self, channel: str, maxsize: int = DEFAULT_QUEUE) -> AbstractAsyncContextManager[Subscription]: ...
 
     # --- comments: ordering + history -------------------------------------------
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes) -> int:
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
         """Atomically: give the comment the next ``seq`` of its broadcast, append it
         to the history and publish it.  ``body`` is a JSON object without ``seq``;
-        the stored and published form is ``{"seq": N, ...body}``.  Returns N."""
+        the stored and published form is ``{"seq": N, ...body}``.  Returns N.
+        With ``author_id``, a banned author's comment is not posted: ``Banned`` is
+        raised (the ban check and the post are one step, one round trip)."""
     async def last_seq(self, broadcast_id: str) -> int: ...
     async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
         """The retained comments in seq order, removed ones included (marked ``removed``)."""

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from broadcaster.bus.base import DEFAULT_QUEUE, Held, Subscription
+from broadcaster.bus.base import DEFAULT_QUEUE, Banned, Held, Subscription
 
 
 def seq_seed() -> int:
@@ -84,7 +84,9 @@ class MemoryBus:
                 if not subs:
                     del self._subs[channel]
 
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes) -> int:
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
+        if author_id is not None and await self.is_banned(broadcast_id, author_id):
+            raise Banned(author_id)
         seq = self._seq.get(broadcast_id) or seq_seed()
         seq += 1
         self._seq[broadcast_id] = seq

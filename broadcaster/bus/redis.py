@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from broadcaster.bus.base import DEFAULT_QUEUE, BusUnavailable, Held, Subscription
+from broadcaster.bus.base import DEFAULT_QUEUE, Banned, BusUnavailable, Held, Subscription
 from broadcaster.bus.memory import seq_seed
 
 log = logging.getLogger("onair.bus.redis")
@@ -38,6 +38,9 @@ log = logging.getLogger("onair.bus.redis")
 T = TypeVar("T")
 
 _POST_COMMENT = """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
 redis.call('SET', KEYS[1], ARGV[5], 'NX')
 local seq = string.format('%d', redis.call('INCR', KEYS[1]))
 local data = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
@@ -257,10 +260,15 @@ class RedisBus:
                 ready.set()
 
     # --- comments ----------------------------------------------------------------
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes) -> int:
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
         keys = [self._key(broadcast_id, "seq"), self._key(broadcast_id, "hist")]
+        if author_id is not None:
+            keys.append(self._key(broadcast_id, "ban:" + author_id))
         args = [body, self._channel(channel), self.history_size, self.retention, seq_seed(), self._publish_cmd]
-        return int(await self._call(lambda: self._post(keys=keys, args=args)))
+        seq = int(await self._call(lambda: self._post(keys=keys, args=args)))
+        if seq == 0:  # (seqs start from the clock, never at 0)
+            raise Banned(author_id)
+        return seq
 
     async def last_seq(self, broadcast_id: str) -> int:
         raw = await self._call(lambda: self._redis.get(self._key(broadcast_id, "seq")))

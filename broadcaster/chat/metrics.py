@@ -9,7 +9,7 @@ class ChatMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
         self.viewers = Gauge("onair_chat_viewers", "Chat sockets connected to this node", registry=registry)
-        self.comments = Counter("onair_chat_comments", "Comments received, by moderation action", ["action"],
+        self.comments = Counter("onair_chat_comments", "Comments received, by outcome: a moderation action, or banned", ["action"],
                                 registry=registry)
         self.batches = Counter("onair_chat_batches", "Fan-out batches written (one per room per tick)", registry=registry)
         self.slow_dropped = Counter("onair_chat_slow_consumers_dropped",

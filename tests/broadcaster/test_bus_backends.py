@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.bus import GAP, Bus, BusUnavailable, Held, MemoryBus, RedisBus, open_bus
+from broadcaster.bus import GAP, Banned, Bus, BusUnavailable, Held, MemoryBus, RedisBus, open_bus
 from tests.broadcaster.chat_support import REDIS_URL, RedisServer, private_redis, require_redis  # noqa: F401
 
 
@@ -69,6 +69,20 @@ async def test_post_comment_orders_stores_and_publishes(bus: Bus) -> None:
     assert await bus.remove_comment("c", "id4")
     history = await bus.history("c")
     assert [h.get("removed", False) for h in history] == [False, False, True, False, False]
+
+
+async def test_post_comment_refuses_a_banned_author_in_the_same_step(bus: Bus) -> None:
+    await bus.ban("p", "troll")
+    async with bus.subscribe("{p}") as sub:
+        with pytest.raises(Banned):
+            await bus.post_comment("p", "{p}", comment("bad"), author_id="troll")
+        seq = await bus.post_comment("p", "{p}", comment("good"), author_id="someone")
+        assert json.loads(await asyncio.wait_for(sub.get(), 2))["id"] == "good"  # the refused one was not published
+        assert sub.get_nowait() is None
+    assert [h["id"] for h in await bus.history("p")] == ["good"]
+    assert await bus.last_seq("p") == seq
+    await bus.unban("p", "troll")
+    assert await bus.post_comment("p", "{p}", comment("after"), author_id="troll") == seq + 1
 
 
 async def test_reaction_totals_are_atomic_with_their_message(bus: Bus) -> None:

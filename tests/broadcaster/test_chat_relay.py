@@ -316,7 +316,7 @@ async def test_flood_before_hello_is_closed_1008(chat_node: ChatNode) -> None:
 async def test_groups_written_in_turn_each_get_every_event_once_in_order(bus_kind: str, tmp_path, aiohttp_client) -> None:
     # A write budget that puts 5 viewers' batches 3 ticks apart: 3 turns of groups.
     node = await ChatNode(bus_kind, tmp_path, tick=0.05, interval=0.05, large_room=3, large_interval=0.1,
-                          room_write_rate=40.0).start(aiohttp_client)
+                          room_write_rate=40.0, join_run=1).start(aiohttp_client)
     try:
         b = await node.create_broadcast()
         viewers = [await node.viewer(b["id"], name=f"v{i}") for i in range(5)]
@@ -341,6 +341,24 @@ async def test_groups_written_in_turn_each_get_every_event_once_in_order(bus_kin
         assert [e for e in late.events if e.get("type") == "comment"] == live  # no duplicates after
         assert len(room.events) <= 5  # sent to every group: dropped
         for v in viewers:
+            await v.ws.close()
+    finally:
+        await node.cleanup()
+
+
+async def test_viewers_joining_one_after_the_other_share_a_group_in_runs(bus_kind: str, tmp_path, aiohttp_client) -> None:
+    node = await ChatNode(bus_kind, tmp_path, join_run=3).start(aiohttp_client)
+    try:
+        b = await node.create_broadcast()
+        viewers = [await node.viewer(b["id"], name=f"v{i}") for i in range(10)]
+        room = node.relay.rooms[b["id"]]
+        # runs of 3 joiners, each run in the smallest group: 3 + 3 + 3 + 1
+        assert sorted(len(g) for g in room.groups if g) == [1, 3, 3, 3]
+        members = [sorted(v.name for v in g) for g in room.groups if g]
+        assert sorted(members) == sorted([["v0", "v1", "v2"], ["v3", "v4", "v5"], ["v6", "v7", "v8"], ["v9"]])
+        await node.relay.publish_comment(b["id"], _comment("to all"))
+        for v in viewers:
+            assert [c["text"] for c in await v.comments_until(1)] == ["to all"]
             await v.ws.close()
     finally:
         await node.cleanup()

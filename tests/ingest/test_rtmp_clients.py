@@ -25,6 +25,7 @@ from tests.ingest.conftest import (
     run_malformed,
     wait_until,
 )
+from tests.support.tls import self_signed
 
 FPS = 25
 
@@ -217,10 +218,7 @@ async def test_killed_publisher_closes_sink_with_network(rtmp_server: RtmpServer
 
 @pytest.fixture
 def tls_context(tmp_path: Path) -> ssl.SSLContext:
-    openssl = require_tool("openssl")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx
