@@ -308,7 +308,7 @@ async def test_golive_page_in_chromium_goes_live_and_plays(tmp_path: Path) -> No
         pytest.skip("needs unshare and /usr/bin/chromium")
     root = Path(__file__).resolve().parents[2]
     proc = await asyncio.create_subprocess_exec(
-        "unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" -m tests.ingest.test_whip_e2e "$1"',
+        "unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" -X faulthandler -m tests.ingest.test_whip_e2e "$1"',
         sys.executable, str(tmp_path), cwd=root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-3000:]
