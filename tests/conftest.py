@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.node import NodeProcess, free_port, redis_up
+from tests.support.node import TEST_REDIS_PORT, NodeProcess, free_port, redis_db_url, redis_up
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -48,10 +48,10 @@ def ffprobe() -> str:
 def redis_url() -> Iterator[str]:
     """A real Redis database, flushed before and after the test."""
     if not redis_up():
-        pytest.skip("no Redis answering on 127.0.0.1:6379")
+        pytest.skip(f"no Redis answering on 127.0.0.1:{TEST_REDIS_PORT}")
     import redis
 
-    url = "redis://127.0.0.1:6379/9"
+    url = redis_db_url(9)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

@@ -20,17 +20,17 @@ import aiohttp
 import pytest
 
 from broadcaster.chat import NoModeration
-from tests.support.node import ADMIN_TOKEN, NodeProcess, free_port, redis_up
+from tests.support.node import ADMIN_TOKEN, TEST_REDIS_PORT, NodeProcess, free_port, redis_db_url, redis_up
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = redis_db_url(12)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_redis() -> None:
     if not redis_up():
         if IN_CI:
-            pytest.fail("no Redis answering on 127.0.0.1:6379")
-        pytest.skip("no Redis answering on 127.0.0.1:6379")
+            pytest.fail(f"no Redis answering on 127.0.0.1:{TEST_REDIS_PORT}")
+        pytest.skip(f"no Redis answering on 127.0.0.1:{TEST_REDIS_PORT}")
 
 
 @pytest.fixture(params=["memory", "redis"])

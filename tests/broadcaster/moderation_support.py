@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from tests.broadcaster.chat_support import ChatNode, Viewer, require_redis
-from tests.support.node import ADMIN_TOKEN
+from tests.support.node import ADMIN_TOKEN, redis_db_url
 
 #: in-process tests share this database; every test uses its own key prefixes
-MOD_REDIS_URL = "redis://127.0.0.1:6379/11"
+MOD_REDIS_URL = redis_db_url(11)
 
 
 class ModNode(ChatNode):

@@ -15,10 +15,11 @@ from broadcaster.chat import ChatRelay
 
 from tests.broadcaster.chat_support import (RedisServer, chat_nodes, connect, private_redis,  # noqa: F401
                                             require_redis)
+from tests.support.node import redis_db_url
 
 pytestmark = pytest.mark.e2e
 
-CLUSTER_DB_URL = "redis://127.0.0.1:6379/13"
+CLUSTER_DB_URL = redis_db_url(13)
 
 
 @pytest.fixture

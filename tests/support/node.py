@@ -17,7 +17,17 @@ from typing import Any
 ADMIN_TOKEN = "admin_test_token_0123456789"
 
 
-def redis_up(port: int = 6379, host: str = "127.0.0.1") -> bool:
+#: The Redis server the tests use: ``ONAIR_TEST_REDIS_PORT`` (default 6379) on 127.0.0.1. Each test module
+#: takes its own database number of it; a second checkout testing at the same time points at its own server.
+TEST_REDIS_PORT = int(os.environ.get("ONAIR_TEST_REDIS_PORT", "6379"))
+
+
+def redis_db_url(db: int) -> str:
+    """The URL of database ``db`` on the tests' Redis server."""
+    return f"redis://127.0.0.1:{TEST_REDIS_PORT}/{db}"
+
+
+def redis_up(port: int = TEST_REDIS_PORT, host: str = "127.0.0.1") -> bool:
     """True if a Redis server answers PING on host:port."""
     try:
         with socket.create_connection((host, port), timeout=1) as sock:
