@@ -15,6 +15,9 @@ from aiohttp import web
 
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, STORE
+from broadcaster.playback.access import Unavailable
+from broadcaster.playback.gate import PLAYBACK
+from broadcaster.playback.grants import GRANT_PARAM, Refused
 from broadcaster.registry import (Broadcast, Status, Visibility, make_broadcast, new_host_token,
                                   new_stream_key, secret_matches)
 from dataclasses import replace
@@ -120,8 +123,26 @@ async def read_one(request: web.Request) -> web.Response:
 
 
 async def read_public(request: web.Request) -> web.Response:
-    """What the watch page may know: no secrets."""
-    broadcast = await load_broadcast(request)
+    """What the watch page may know: no secrets.  A restricted broadcast answers only a request with a
+    playback grant (``Authorization: Bearer <grant>`` or ``?grant=``); to any other it is unknown, in
+    the same words.  A grant genuinely issued for it but expired, revoked or banned gets a 403 saying so."""
+    broadcast = await request.app[STORE].get(request.match_info["id"])
+    if broadcast is not None and broadcast.visibility is Visibility.RESTRICTED:
+        gate = request.app[PLAYBACK]
+        grant = bearer(request) or request.query.get(GRANT_PARAM, "")
+        try:
+            state = await gate.state(broadcast.id)
+        except Unavailable:
+            raise web.HTTPServiceUnavailable(text="playback authorisation is unavailable; try again") from None
+        try:
+            gate.check_playlist(state, broadcast.id, {GRANT_PARAM: grant}, time.time())
+        except Refused as exc:
+            if not exc.issued_for_it:
+                broadcast = None
+            else:
+                raise web.HTTPForbidden(text=exc.reason) from None
+    if broadcast is None:
+        raise web.HTTPNotFound(text=f"no broadcast {request.match_info['id']!r}")
     return web.json_response(describe(request, broadcast, secrets=False))
 
 

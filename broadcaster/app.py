@@ -24,7 +24,9 @@ from broadcaster.http_errors import error_middleware
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
+from broadcaster.metrics_http import metrics, metrics_listener
 from broadcaster.moderation_api import setup_moderation
+from broadcaster.playback.node import setup_playback
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from ingest.hls.watch import PlaylistWatch
@@ -58,11 +60,6 @@ def admin_token(config: NodeConfig) -> str:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "node": request.app[CONFIG].node_id})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    body = request.app[METRICS].render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
@@ -120,6 +117,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_rtmp)
+    app.cleanup_ctx.append(metrics_listener)
     # after _storage: WHIP sessions close before the hub they feed
     add_whip_routes(app, lambda: app[LIVE], WhipOptions(ice_hosts=config.ice_host, ice_servers=config.ice_servers))
     app.router.add_get("/healthz", healthz)
@@ -130,4 +128,6 @@ def create_app(config: NodeConfig) -> web.Application:
     # moderation before chat: its store opens before the relay and closes after it
     setup_moderation(app)
     setup_chat(app)
+    # after both: the gate reads bans from the moderation store and notices from the chat bus
+    setup_playback(app)
     return app

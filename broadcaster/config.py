@@ -56,6 +56,9 @@ class NodeConfig:
     chat_retention: float = 7 * 24 * 3600.0
     #: seconds between freezes of the long-lived heap (``broadcaster/heap.py``); 0 = CPython's own GC
     gc_freeze_interval: float = 1.0
+    #: a metrics-only listener with every series (per-broadcast ones too): PORT (loopback) or HOST:PORT;
+    #: empty: none (the public /metrics shows per-broadcast series only to the admin token)
+    metrics_listen: str = ""
 
     @property
     def read_coalesce(self) -> float:
@@ -99,6 +102,8 @@ _HELP = {
     "ice_servers": "STUN/TURN URL advertised to WHIP clients (repeatable)",
     "chat_history": "comments kept in a broadcast's replayable history",
     "chat_retention": "seconds chat history is retained",
+    "metrics_listen": "serve every metric, per-broadcast series included, on PORT (loopback) or HOST:PORT; "
+                      "the public /metrics leaves those out unless scraped with the admin token",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -202,8 +207,24 @@ def validate(config: NodeConfig) -> None:
             IceServer.parse(url)
     except ValueError as exc:
         raise ConfigError(f"option ice_host/ice_servers: {exc}") from None
+    if config.metrics_listen:
+        try:
+            parse_listen(config.metrics_listen)
+        except ValueError as exc:
+            raise ConfigError(f"option metrics_listen: {exc}") from None
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
+
+
+def parse_listen(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``PORT`` (on ``default_host``: loopback), ``HOST:PORT`` or ``[V6]:PORT`` → (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = default_host, value
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"{value!r} is not PORT or HOST:PORT")
+    return host, int(port)
 
 
 def parse_args(argv: Sequence[str]) -> NodeConfig:
@@ -212,4 +233,4 @@ def parse_args(argv: Sequence[str]) -> NodeConfig:
     return load(parser.parse_args(list(argv)))
 
 
-__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "validate"]
+__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "parse_listen", "validate"]

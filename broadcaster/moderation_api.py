@@ -18,6 +18,8 @@ plugs ``PipelineModerator`` into the chat relay, opens the moderation store
         GET|POST moderators; DELETE moderators/{grant_id}   (host or admin only)
         GET  audit?after=ID&limit=N
         POST chat-token                      a signed viewer identity for the console's chat socket
+        POST revoke-viewer-tokens            host or admin, restricted broadcasts: every viewer token and
+                                             playback grant issued so far stops working ({"reason"?})
     GET  /api/viewers/{viewer_id}/export      admin: everything kept about a viewer's comments
     POST /api/viewers/{viewer_id}/erase       admin: right of erasure
 
@@ -42,7 +44,8 @@ from broadcaster.chat.moderation import ModerationOutcome
 from broadcaster.chat.tokens import issue
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import CONFIG
-from broadcaster.registry import Broadcast, secret_matches
+from broadcaster.playback.access import announce
+from broadcaster.registry import Broadcast, Visibility, secret_matches
 from moderation.actions import ActionError, Conflict, InvalidInput, ModerationActions, NotFound
 from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
@@ -98,6 +101,9 @@ class RelayControl:
 
     async def unban(self, broadcast_id: str, viewer_id: str) -> None:
         await self._relay().unban(broadcast_id, viewer_id)
+
+    async def access_changed(self, broadcast_id: str) -> None:
+        await announce(self._relay().bus, broadcast_id)
 
 
 class PipelineModerator:
@@ -327,8 +333,20 @@ async def chat_token(request: web.Request) -> web.Response:
     name = "host" if actor in ("host", "admin") else actor.split(":", 1)[1][:40]
     viewer_id = "console_" + actor.replace(":", "_")[:40]
     viewer_id = re.sub(r"[^A-Za-z0-9_.:-]", "_", viewer_id)
-    token = issue(relay.secret, broadcast.id, viewer_id, name, ttl=12 * 3600.0)
+    epoch = await request.app[MOD_STORE].token_epoch(broadcast.id)
+    token = issue(relay.secret, broadcast.id, viewer_id, name, ttl=12 * 3600.0, epoch=epoch)
     return web.json_response({"token": token, "viewer_id": viewer_id}, status=201)
+
+
+async def revoke_viewer_tokens(request: web.Request) -> web.Response:
+    """Every viewer token and playback grant of a restricted broadcast issued so far stops working."""
+    broadcast, actor, actions = await _prepare(request, host_only=True)
+    if broadcast.visibility is not Visibility.RESTRICTED:
+        raise Conflict("only a restricted broadcast's viewer tokens can be revoked (a public one needs none)")
+    body = await read_json_object(request)
+    result = await actions.revoke_viewer_tokens(broadcast.id, actor, body.get("reason"))
+    log.info("viewer tokens of %s revoked by %s (epoch %d)", broadcast.id, actor, result["epoch"])
+    return web.json_response(result)
 
 
 async def export_viewer(request: web.Request) -> web.Response:
@@ -407,6 +425,7 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         ("DELETE", "/moderators/{grant_id}", revoke_moderator),
         ("GET", "/audit", audit),
         ("POST", "/chat-token", chat_token),
+        ("POST", "/revoke-viewer-tokens", revoke_viewer_tokens),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, base + path, _errors(handler))

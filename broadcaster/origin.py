@@ -7,17 +7,28 @@ segments never change once written, so they are cacheable for a long time.
 LL-HLS: a media playlist request with ``_HLS_msn``/``_HLS_part`` and a request
 for a part the playlist hints but that is not written yet are held until the
 packager gets there (``broadcaster/origin_blocking.py``).
+
+Only a broadcast the registry knows as public is served to anyone.  Any other id
+(restricted, or unknown: answered alike) goes through the playback gate
+(``broadcaster/playback/``): playlists need the viewer's grant and come back
+rewritten, objects need the signature the rewritten playlists carry (or a grant);
+refusals are JSON 401/403 with the CORS headers kept.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from aiohttp import web
 
 from broadcaster.keys import CONFIG
 from broadcaster.origin_blocking import await_part, blocking_reload, refuse, wants_blocking_reload
+from broadcaster.playback.access import Unavailable
+from broadcaster.playback.gate import PLAYBACK, PlaybackGate
+from broadcaster.playback.grants import GRANT_PARAM, AccessState, Refused
+from ingest.hls.blocking import Reject
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -71,6 +82,13 @@ async def serve(request: web.Request) -> web.StreamResponse:
     content_type = CONTENT_TYPES.get(target.suffix)
     if content_type is None:
         raise web.HTTPNotFound(text="not found", headers=CORS)
+    gate = request.app[PLAYBACK]
+    try:
+        state = await gate.state(broadcast_id)
+    except Unavailable:
+        return refuse(Reject(503, "playback authorisation is unavailable; try again"), CORS)
+    if state.gated:
+        return await serve_gated(request, gate, state, target, broadcast_id, rel, content_type)
     # LL-HLS requests that may be held name a file of a rendition: <rendition>/<name>
     rendition, _, name = rel.partition("/")
     in_rendition = bool(name) and "/" not in name
@@ -88,6 +106,43 @@ async def serve(request: web.Request) -> web.StreamResponse:
         cache = "public, max-age=86400, immutable"
     response = web.FileResponse(target, headers={**CORS, "Content-Type": content_type, "Cache-Control": cache})
     return response
+
+
+async def serve_gated(request: web.Request, gate: PlaybackGate, state: AccessState, target: Path,
+                      broadcast_id: str, rel: str, content_type: str) -> web.StreamResponse:
+    """A restricted broadcast's (or an unknown id's) file, to a request that shows it may have it."""
+    now = time.time()
+    playlist = target.suffix == ".m3u8"
+    try:
+        if playlist:
+            gate.check_playlist(state, broadcast_id, request.query, now)
+        else:
+            gate.check_object(state, broadcast_id, rel, request.query, now)
+    except Refused as exc:
+        return refuse(Reject(exc.status, exc.reason), CORS)
+    rendition, _, name = rel.partition("/")
+    in_rendition = bool(name) and "/" not in name
+    if playlist:
+        def present(body: bytes) -> web.Response:
+            granted = gate.playlist(state, broadcast_id, rel, body, request.query[GRANT_PARAM], now)
+            # Per viewer and checked per request: never kept by a shared cache.
+            return web.Response(body=granted, headers={**CORS, "Content-Type": content_type,
+                                                       "Cache-Control": "private, no-store"})
+
+        if in_rendition and name == MEDIA_PLAYLIST and wants_blocking_reload(request):
+            return await blocking_reload(request, target, broadcast_id, rendition, CORS, present=present)
+        try:
+            return present(target.read_bytes())
+        except OSError:
+            return refuse(Reject(404, "not found"), CORS)
+    if in_rendition and target.suffix == ".m4s" and not target.is_file():
+        refusal = await await_part(request, target, broadcast_id, rendition)
+        if refusal is not None:
+            return refuse(refusal, CORS)
+    if not target.is_file():
+        return refuse(Reject(404, "not found"), CORS)
+    return web.FileResponse(target, headers={**CORS, "Content-Type": content_type,
+                                             "Cache-Control": gate.object_cache_control(request.query, now)})
 
 
 async def preflight(request: web.Request) -> web.Response:

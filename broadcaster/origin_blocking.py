@@ -11,7 +11,7 @@ woken by a publish is answered at once with the file as it is on disk.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -34,8 +34,10 @@ def refuse(decision: Reject, headers: Mapping[str, str]) -> web.Response:
 
 
 async def blocking_reload(request: web.Request, playlist: Path, broadcast_id: str, rendition: str,
-                          headers: Mapping[str, str]) -> web.Response:
-    """Answer ``<rendition>/index.m3u8?_HLS_msn=..[&_HLS_part=..]`` once the playlist has got there."""
+                          headers: Mapping[str, str],
+                          present: Callable[[bytes], web.Response] | None = None) -> web.Response:
+    """Answer ``<rendition>/index.m3u8?_HLS_msn=..[&_HLS_part=..]`` once the playlist has got there
+    (with ``present(body)``'s response if given: a restricted broadcast's playlist, rewritten)."""
     watch = request.app[PLAYLIST_WATCH]
     msn, part = request.query.get("_HLS_msn"), request.query.get("_HLS_part")
     loop = asyncio.get_running_loop()
@@ -55,6 +57,8 @@ async def blocking_reload(request: web.Request, playlist: Path, broadcast_id: st
         body = playlist.read_bytes()
     except OSError:
         return refuse(Reject(404, "not found"), headers)
+    if present is not None:
+        return present(body)
     # An ended playlist never changes again; a live one answered to a directive must not be reused.
     cache = "public, max-age=3600" if b"#EXT-X-ENDLIST" in body else "no-cache"
     return web.Response(body=body, headers={**headers, "Content-Type": PLAYLIST_TYPE, "Cache-Control": cache})

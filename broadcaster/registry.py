@@ -59,8 +59,10 @@ class Broadcast:
         return cls(**data)
 
 
-def new_broadcast_id() -> str:
-    return secrets.token_hex(6)
+def new_broadcast_id(visibility: Visibility = Visibility.PUBLIC) -> str:
+    """A public broadcast's id is short (it is shared anyway); a restricted one's is 128 random bits,
+    so it cannot be guessed (hex: a stream key splits on ``_``)."""
+    return secrets.token_hex(16 if visibility is Visibility.RESTRICTED else 6)
 
 
 def new_stream_key(broadcast_id: str) -> str:
@@ -146,7 +148,7 @@ class SqliteBroadcastStore:
 
 
 def make_broadcast(title: str, visibility: Visibility, origin: str = "") -> Broadcast:
-    broadcast_id = new_broadcast_id()
+    broadcast_id = new_broadcast_id(visibility)
     return Broadcast(id=broadcast_id, title=title, visibility=visibility,
                      stream_key=new_stream_key(broadcast_id), host_token=new_host_token(),
                      created_at=time.time(), origin=origin)

@@ -64,6 +64,9 @@ class ChatControl(Protocol):
     async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None: ...
     async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None: ...
     async def unban(self, broadcast_id: str, viewer_id: str) -> None: ...
+    async def access_changed(self, broadcast_id: str) -> None:
+        """Tell every node that the broadcast's bans or viewer-token epoch changed in the store
+        (their playback gates reload them)."""
 
 
 def _reason(reason: Any) -> str | None:
@@ -156,6 +159,9 @@ class ModerationActions:
         now = time.time()
         await self.chat.ban(broadcast_id, viewer_id, None)
         await self.store.put_ban(BanRecord(broadcast_id, viewer_id, None, actor, why, now))
+        # A ban also ends the viewer's playback of a restricted broadcast: after the store write,
+        # so the nodes that reload find it.
+        await self.chat.access_changed(broadcast_id)
         await self.audit.record(broadcast_id, actor, "ban", viewer_id=viewer_id, reason=why)
         return {"viewer_id": viewer_id, "banned": True}
 
@@ -163,11 +169,21 @@ class ModerationActions:
         why = _reason(reason)
         await self.chat.unban(broadcast_id, viewer_id)
         existed = await self.store.delete_ban(broadcast_id, viewer_id)
+        await self.chat.access_changed(broadcast_id)
         await self.audit.record(broadcast_id, actor, "unban", viewer_id=viewer_id, reason=why)
         return {"viewer_id": viewer_id, "banned": False, "was_banned": existed}
 
     async def bans(self, broadcast_id: str) -> list[BanRecord]:
         return await self.store.list_bans(broadcast_id)
+
+    async def revoke_viewer_tokens(self, broadcast_id: str, actor: str, reason: Any = None) -> dict[str, Any]:
+        """Every viewer token and playback grant issued so far for the broadcast stops working
+        (chat and playback, on every node); new ones carry the new epoch."""
+        why = _reason(reason)
+        epoch = await self.store.raise_token_epoch(broadcast_id)
+        await self.chat.access_changed(broadcast_id)
+        await self.audit.record(broadcast_id, actor, "revoke_viewer_tokens", reason=why, detail={"epoch": epoch})
+        return {"epoch": epoch}
 
     # --- held queue --------------------------------------------------------------------------
     async def held(self, broadcast_id: str) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ interprets them.
 
     settings    broadcast id -> ModerationSettings JSON
     bans        (broadcast, viewer) -> BanRecord (until: epoch seconds or None = ban)
+    epochs      broadcast id -> viewer-token epoch (raised to revoke every viewer token and playback grant)
     grants      sha256(moderator token) -> ModeratorGrant (the token itself is never stored)
     audit       per broadcast, append-only AuditEntry list with increasing ids
     archive     per viewer, every comment it sent (ArchivedComment), for export/erasure; written in
@@ -136,6 +137,11 @@ class ModerationStore(Protocol):
     async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool: ...
     async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
         """Active bans and timeouts (of one broadcast, or all when None)."""
+
+    async def token_epoch(self, broadcast_id: str) -> int:
+        """The broadcast's viewer-token epoch (0 until first raised)."""
+    async def raise_token_epoch(self, broadcast_id: str) -> int:
+        """Add one to the epoch, atomically; returns the new epoch."""
 
     async def add_grant(self, grant: ModeratorGrant, token_hash: str) -> None: ...
     async def find_grant(self, token_hash: str) -> ModeratorGrant | None: ...

@@ -5,6 +5,7 @@ broadcast's keys on one cluster slot):
 
     settings:{b}            JSON ModerationSettings
     bans:{b}                hash viewer -> JSON BanRecord;  ban-broadcasts: set of b with bans
+    epoch:{b}               viewer-token epoch (INCR)
     grant:<sha256>          JSON ModeratorGrant;  grants:{b}: hash grant id -> sha256
     audit:{b}               list of JSON AuditEntry (last MAX_AUDIT);  audit-seq:{b}: id counter
     viewer-audit:<viewer>   set of b whose audit log mentions the viewer (for erasure)
@@ -99,6 +100,14 @@ class RedisModerationStore:
                 await self._redis.hdel(self._k("bans", bid), *expired)
         out.sort(key=lambda r: r.ts)
         return out
+
+    # --- viewer-token epochs --------------------------------------------------------------
+    async def token_epoch(self, broadcast_id: str) -> int:
+        raw = await self._redis.get(self._k("epoch", broadcast_id))
+        return int(raw) if raw else 0
+
+    async def raise_token_epoch(self, broadcast_id: str) -> int:
+        return int(await self._redis.incr(self._k("epoch", broadcast_id)))
 
     # --- moderator grants ---------------------------------------------------------------
     async def add_grant(self, grant: ModeratorGrant, token_hash: str) -> None:

@@ -27,6 +27,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (broadcast_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bans (broadcast_id TEXT, viewer_id TEXT, until REAL, actor TEXT, reason TEXT, ts REAL,
                                  PRIMARY KEY (broadcast_id, viewer_id));
+CREATE TABLE IF NOT EXISTS epochs (broadcast_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (token_hash TEXT PRIMARY KEY, id TEXT UNIQUE, broadcast_id TEXT, label TEXT,
                                    created_at REAL, created_by TEXT);
 CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, broadcast_id TEXT, ts REAL, actor TEXT,
@@ -114,6 +115,19 @@ class SqliteModerationStore:
             rows = await self._call(lambda db: db.execute("SELECT * FROM bans WHERE broadcast_id = ? ORDER BY ts",
                                                           (broadcast_id,)).fetchall())
         return [r for r in (BanRecord(*row) for row in rows) if r.active(now)]
+
+    # --- viewer-token epochs ------------------------------------------------------------
+    async def token_epoch(self, broadcast_id: str) -> int:
+        rows = await self._call(lambda db: db.execute("SELECT epoch FROM epochs WHERE broadcast_id = ?",
+                                                      (broadcast_id,)).fetchall())
+        return int(rows[0][0]) if rows else 0
+
+    async def raise_token_epoch(self, broadcast_id: str) -> int:
+        def bump(db: sqlite3.Connection) -> int:
+            db.execute("INSERT INTO epochs VALUES (?, 1) ON CONFLICT (broadcast_id) DO UPDATE SET epoch = epoch + 1",
+                       (broadcast_id,))
+            return int(db.execute("SELECT epoch FROM epochs WHERE broadcast_id = ?", (broadcast_id,)).fetchone()[0])
+        return await self._call(bump)
 
     # --- moderator grants -------------------------------------------------------------
     async def add_grant(self, grant: ModeratorGrant, token_hash: str) -> None:

@@ -21,6 +21,7 @@ from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutc
 from broadcaster.chat.relay import ChatRelay, ChatSettings
 from broadcaster.chat.ws import ChatEndpoint
 from broadcaster.keys import CONFIG, METRICS
+from broadcaster.playback.gate import PLAYBACK
 
 log = logging.getLogger("onair.chat")
 
@@ -61,7 +62,9 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
         relay = ChatRelay(bus, config.node_id, app.get(CHAT_MODERATOR) or NoModeration(),
                           chat_settings, metrics)
         await relay.start(secrets.token_bytes(32))
-        holder["endpoint"] = ChatEndpoint(relay)
+        # A restricted broadcast's chat also honours its viewer-token epoch and bans (the playback
+        # gate's cached state; the gate starts after the chat, so it is looked up when a viewer comes).
+        holder["endpoint"] = ChatEndpoint(relay, admit=lambda identity: app[PLAYBACK].admit_viewer(identity))
         app[CHAT_BUS] = bus
         app[CHAT_RELAY] = relay
         log.info("chat relay on %s bus (node %s)", "redis" if config.redis_url else "memory", config.node_id)

@@ -1,7 +1,10 @@
 """``POST /api/broadcasts/{id}/viewer-tokens``: signed viewer identities.
 
 Authorised by the admin token or the broadcast's host token.  Body
-``{"name": str, "viewer_id"?: str, "ttl"?: seconds}`` → ``{"token", "viewer_id", "expires"}``.
+``{"name": str, "viewer_id"?: str, "ttl"?: seconds}`` → ``{"token", "viewer_id", "expires"}``;
+for a restricted broadcast also the viewer's playback ``grant`` (same viewer, epoch and expiry),
+``hls_url`` (the master playlist with the grant: any HLS player) and ``watch_url`` (the watch page
+with token and grant in its fragment, which never reaches a server log).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broadcaster.api import bearer, is_admin, load_broadcast
+from broadcaster.api import base_urls, bearer, is_admin, load_broadcast
 from broadcaster.chat import protocol as proto
-from broadcaster.chat.tokens import DEFAULT_TTL, issue, new_viewer_id
+from broadcaster.chat.tokens import DEFAULT_TTL, ViewerIdentity, issue, new_viewer_id
 from broadcaster.http_errors import read_json_object
-from broadcaster.registry import secret_matches
+from broadcaster.playback.gate import PLAYBACK
+from broadcaster.playback.grants import GRANT_PARAM
+from broadcaster.registry import Visibility, secret_matches
 
 log = logging.getLogger("onair.chat.api")
 
@@ -50,8 +55,18 @@ def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request],
         if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL:
             raise web.HTTPBadRequest(text=f"'ttl' must be a number of seconds in (0, {int(MAX_TTL)}]")
         now = time.time()
-        signed = issue(secret(), broadcast.id, viewer_id, name, ttl=float(ttl), now=now)
+        gate = request.app[PLAYBACK]
+        restricted = broadcast.visibility is Visibility.RESTRICTED
+        epoch = await gate.current_epoch(broadcast.id) if restricted else 0
+        signed = issue(secret(), broadcast.id, viewer_id, name, ttl=float(ttl), now=now, epoch=epoch)
+        answer: dict[str, object] = {"token": signed, "viewer_id": viewer_id, "expires": int(now + ttl)}
+        if restricted:
+            grant = gate.issue_grant(ViewerIdentity(broadcast.id, viewer_id, name, int(now + ttl), epoch))
+            http_base, _ = base_urls(request)
+            answer["grant"] = grant
+            answer["hls_url"] = f"{http_base}/hls/{broadcast.id}/master.m3u8?{GRANT_PARAM}={grant}"
+            answer["watch_url"] = f"{http_base}/watch/{broadcast.id}#token={signed}&{GRANT_PARAM}={grant}"
         log.info("viewer token issued for %s (viewer %s)", broadcast.id, viewer_id)
-        return web.json_response({"token": signed, "viewer_id": viewer_id, "expires": int(now + ttl)}, status=201)
+        return web.json_response(answer, status=201)
     return create_viewer_token
 

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 
 from broadcaster.bus import BusUnavailable
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.relay import Abusive, ChatRelay, Viewer
-from broadcaster.chat.tokens import TokenError, new_viewer_id, verify
+from broadcaster.chat.tokens import TokenError, ViewerIdentity, new_viewer_id, verify
 from broadcaster.keys import STORE
 from broadcaster.registry import Visibility
 
@@ -31,8 +32,11 @@ MAX_BAD_BEFORE_HELLO = 20
 
 
 class ChatEndpoint:
-    def __init__(self, relay: ChatRelay) -> None:
+    def __init__(self, relay: ChatRelay,
+                 admit: Callable[[ViewerIdentity], Awaitable[str | None]] | None = None) -> None:
         self.relay = relay
+        #: on a restricted broadcast, why a verified token is refused (revoked, banned), or None
+        self.admit = admit
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         # broadcast id -> (visibility or None if unknown, expiry): a join storm of
         # thousands of viewers costs one registry read, not thousands
@@ -136,6 +140,11 @@ class ChatEndpoint:
             except TokenError as exc:
                 log.info("chat %s: viewer token refused: %s", broadcast_id, exc)
                 await self._fail(ws, "unauthorized", str(exc), proto.CLOSE_UNAUTHORIZED)
+                return None
+            refusal = await self.admit(identity) if visibility is Visibility.RESTRICTED and self.admit else None
+            if refusal is not None:
+                log.info("chat %s: viewer %s refused: %s", broadcast_id, identity.viewer_id, refusal)
+                await self._fail(ws, "unauthorized", refusal, proto.CLOSE_UNAUTHORIZED)
                 return None
             viewer_id, name = identity.viewer_id, identity.name
         elif visibility is Visibility.RESTRICTED:

@@ -9,6 +9,7 @@ import pytest
 from broadcaster.app import create_app
 from broadcaster.config import NodeConfig
 from broadcaster.origin import resolve
+from tests.support.registry import register
 
 
 @pytest.fixture
@@ -22,7 +23,10 @@ async def client(aiohttp_client, tmp_path: Path):
     (tmp_path / "hls" / "vod1").mkdir()
     (tmp_path / "hls" / "vod1" / "index.m3u8").write_text("#EXTM3U\n#EXT-X-ENDLIST\n")
     config = NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path, admin_token="t" * 20)
-    return await aiohttp_client(create_app(config))
+    client = await aiohttp_client(create_app(config))
+    for broadcast_id in ("abc123", "vod1"):
+        await register(client.app, broadcast_id)
+    return client
 
 
 async def test_playlists_and_segments_have_types_cache_and_cors(client):
@@ -48,7 +52,6 @@ async def test_preflight(client):
 
 @pytest.mark.parametrize("path", [
     "/hls/abc123/nothing.m3u8",
-    "/hls/unknown/master.m3u8",
     "/hls/abc123/../../onair.db.secret",
     "/hls/abc123/%2e%2e/%2e%2e/onair.db.secret",
     "/hls/abc123/source/..%2f..%2f..%2fonair.db.secret",
@@ -60,6 +63,14 @@ async def test_unknown_and_traversal_are_404(client, path):
     resp = await client.get(path)
     assert resp.status == 404
     assert "secret" not in await resp.text()
+
+
+async def test_an_unknown_id_is_refused_as_a_restricted_broadcast_would_be(client):
+    # (tests/broadcaster/test_playback_origin.py checks the two answers are the same)
+    resp = await client.get("/hls/unknown/master.m3u8")
+    assert resp.status == 401
+    assert (await resp.json()) == {"error": "a playback grant is required"}
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
 
 
 def test_resolve_refuses_escapes(tmp_path: Path):

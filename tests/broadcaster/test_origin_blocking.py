@@ -18,6 +18,7 @@ from broadcaster.config import NodeConfig
 from broadcaster.keys import PLAYLIST_WATCH
 from ingest.hls.store import part_uri
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch
+from tests.support.registry import register
 
 BROADCAST = "ll1"
 PARTS_PER_SEGMENT = 4
@@ -78,7 +79,9 @@ async def client(aiohttp_client, tmp_path: Path):
     root.mkdir(parents=True)
     (root / "master.m3u8").write_text("#EXTM3U\n")
     config = NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path, admin_token="t" * 20)
-    return await aiohttp_client(create_app(config))
+    client = await aiohttp_client(create_app(config))
+    await register(client.app, BROADCAST)
+    return client
 
 
 @pytest.fixture
