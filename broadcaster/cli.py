@@ -43,7 +43,11 @@ def _serve(argv: Sequence[str]) -> int:
                           connections=lambda: app[CHAT_RELAY].connected if CHAT_RELAY in app else 0)
     freezer.register(app[METRICS].registry)
     app.cleanup_ctx.append(freezer.cleanup_ctx)
-    web.run_app(app, host=config.host, port=config.http_port, access_log=None,
+    from broadcaster.access_log import PathAccessLogger
+
+    web.run_app(app, host=config.host, port=config.http_port,
+                access_log=logging.getLogger("onair.access") if config.access_log else None,
+                access_log_class=PathAccessLogger,
                 print=lambda msg: logging.getLogger("onair.node").info(
                     "HTTP listening on %s:%d", config.host, config.http_port))
     return 0

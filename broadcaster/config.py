@@ -59,6 +59,8 @@ class NodeConfig:
     #: a metrics-only listener with every series (per-broadcast ones too): PORT (loopback) or HOST:PORT;
     #: empty: none (the public /metrics shows per-broadcast series only to the admin token)
     metrics_listen: str = ""
+    #: log every HTTP request (method, path without the query, status, bytes, time) to onair.access
+    access_log: bool = False
 
     @property
     def read_coalesce(self) -> float:
@@ -104,6 +106,7 @@ _HELP = {
     "chat_retention": "seconds chat history is retained",
     "metrics_listen": "serve every metric, per-broadcast series included, on PORT (loopback) or HOST:PORT; "
                       "the public /metrics leaves those out unless scraped with the admin token",
+    "access_log": "log every HTTP request: method, path (never the query: it may hold grants), status, bytes, time",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }

@@ -20,7 +20,7 @@ AUTO = "auto"
 #: every action name the log uses
 ACTIONS = ("auto_publish_censored", "auto_hold", "auto_reject", "delete_comment", "timeout", "ban", "unban",
            "purge", "pin", "unpin", "approve_held", "reject_held", "set_settings", "grant_moderator",
-           "revoke_moderator", "erase_viewer")
+           "revoke_moderator", "erase_viewer", "revoke_viewer_tokens")
 
 
 class AuditLog:

@@ -1,14 +1,30 @@
 // The watch page's video half: follows the broadcast's status and plays its
 // HLS with hls.js, recovering when the broadcaster drops and comes back.
+// A restricted broadcast needs the playback grant its invitation link carries in
+// the URL fragment (#token=...&grant=...; a fragment never reaches a server):
+// the grant goes on the API call and the playlist URL, the token to the chat.
 "use strict";
 (function () {
   const broadcastId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const grant = new URLSearchParams(location.hash.slice(1)).get("grant");
   const video = document.getElementById("video");
   const stateBadge = document.getElementById("state");
   const title = document.getElementById("title");
   const latencyLabel = document.getElementById("latency");
-  const player = { hls: null, status: "unknown", broadcastId, lowLatency: false };
+  const notice = document.getElementById("notice");
+  const player = { hls: null, status: "unknown", broadcastId, lowLatency: false, refused: null };
   window.onairPlayer = player;
+
+  // Playback is refused for good (no such broadcast, no grant, a grant that no longer works):
+  // say why, stop playing and stop asking.
+  function refuse(message) {
+    player.refused = message;
+    stopPlayer();
+    video.removeAttribute("src");
+    setState("unavailable");
+    notice.textContent = message;
+    notice.hidden = false;
+  }
 
   function setState(status) {
     player.status = status;
@@ -17,7 +33,10 @@
     stateBadge.className = "state-badge state-" + status;
   }
 
-  function hlsUrl() { return "/hls/" + encodeURIComponent(broadcastId) + "/master.m3u8"; }
+  function hlsUrl() {
+    const url = "/hls/" + encodeURIComponent(broadcastId) + "/master.m3u8";
+    return grant ? url + "?grant=" + encodeURIComponent(grant) : url;
+  }
 
   function startPlayer() {
     stopPlayer();
@@ -35,6 +54,14 @@
         player.lowLatency = !!(data.details && data.details.partList && data.details.partList.length);
       });
       hls.on(Hls.Events.ERROR, (_e, data) => {
+        const code = data.response && data.response.code;
+        if (code === 401 || code === 403) {
+          // The origin refused the grant (expired, revoked, banned): retrying will not help. hls.js
+          // keeps no error body; the API says why (poll shows it), or else a plain message.
+          stopPlayer();
+          poll().then(() => { if (!player.refused) refuse("You can no longer watch this broadcast."); });
+          return;
+        }
         if (!data.fatal) return;
         if (data.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); return; }
         // Network trouble or a playlist that is not there yet: start again shortly.
@@ -55,9 +82,24 @@
 
   let lastTime = 0, stalledFor = 0;
   async function poll() {
+    if (player.refused) return;
     try {
-      const res = await fetch("/api/public/broadcasts/" + encodeURIComponent(broadcastId), { cache: "no-store" });
-      if (res.status === 404) { setState("unknown"); title.textContent = "No such broadcast"; return; }
+      const headers = grant ? { Authorization: "Bearer " + grant } : {};
+      const res = await fetch("/api/public/broadcasts/" + encodeURIComponent(broadcastId),
+                              { cache: "no-store", headers });
+      if (res.status === 404) {
+        // The same answer for a broadcast that does not exist and a restricted one without a grant.
+        title.textContent = "No such broadcast";
+        refuse(grant ? "This broadcast does not exist, or this invitation link is not for it."
+                     : "This broadcast does not exist, or it is private: open it with the invitation " +
+                       "link you were sent.");
+        return;
+      }
+      if (res.status === 401 || res.status === 403) {
+        const body = await res.json().catch(() => ({}));
+        refuse("You can no longer watch this broadcast: " + (body.error || "access refused") + ".");
+        return;
+      }
       const doc = await res.json();
       title.textContent = doc.title;
       const previous = player.status;

@@ -57,6 +57,14 @@ async def test_bans_and_expired_timeouts(store: ModerationStore) -> None:
     assert [b.viewer_id for b in await store.list_bans("b1")] == ["v2"]
 
 
+async def test_viewer_token_epochs_only_go_up_one_at_a_time(store: ModerationStore) -> None:
+    assert await store.token_epoch("b1") == 0
+    assert await store.raise_token_epoch("b1") == 1
+    assert await store.raise_token_epoch("b1") == 2
+    assert await store.token_epoch("b1") == 2
+    assert await store.token_epoch("b2") == 0
+
+
 async def test_grants_are_found_by_token_hash_only(store: ModerationStore) -> None:
     grant = ModeratorGrant("g_1", "b1", "ann", time.time(), "host")
     await store.add_grant(grant, hash_token("mod_secret"))
