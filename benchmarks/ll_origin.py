@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._measure import machine, median  # noqa: E402
 from broadcaster.app import create_app  # noqa: E402
 from broadcaster.config import NodeConfig  # noqa: E402
-from broadcaster.keys import PLAYLIST_WATCH  # noqa: E402
+from broadcaster.keys import PLAYLIST_WATCH, STORE  # noqa: E402
+from broadcaster.registry import Broadcast, Visibility  # noqa: E402
 from ingest.hls.store import part_uri  # noqa: E402
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch  # noqa: E402
 
@@ -72,6 +73,8 @@ async def measure(held: int, parts: int) -> list[float]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
+        # the origin serves to anyone only a broadcast the registry knows as public
+        await app[STORE].create(Broadcast(BROADCAST, "bench", Visibility.PUBLIC, f"live_{BROADCAST}_k", "host_k"))
         port = runner.addresses[0][1]
         watch = app[PLAYLIST_WATCH]
         base = f"http://127.0.0.1:{port}/hls/{BROADCAST}/source"

@@ -62,3 +62,15 @@ def test_unknown_option_in_file(tmp_path: Path):
 def test_repeatable_option_from_env():
     c = config.load(parse([]), environ={"ONAIR_ICE_HOST": "127.0.0.1, ::1"})
     assert c.ice_host == ("127.0.0.1", "::1")
+
+
+def test_metrics_listen_is_a_port_on_loopback_or_a_host_and_port():
+    assert config.parse_listen("9464") == ("127.0.0.1", 9464)
+    assert config.parse_listen("0.0.0.0:9464") == ("0.0.0.0", 9464)
+    assert config.parse_listen("[::1]:9464") == ("::1", 9464)
+    assert config.load(parse(["--metrics-listen", "9464"]), environ={}).metrics_listen == "9464"
+    for bad in ("http", "host:", "1:99999", "9464x"):
+        with pytest.raises(config.ConfigError, match="metrics_listen"):
+            config.load(parse(["--metrics-listen", bad]), environ={})
+    assert config.load(parse([]), environ={}).metrics_listen == ""
+    assert config.load(parse([]), environ={"ONAIR_ACCESS_LOG": "true"}).access_log is True

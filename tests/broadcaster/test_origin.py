@@ -66,7 +66,7 @@ async def test_unknown_and_traversal_are_404(client, path):
 
 
 async def test_an_unknown_id_is_refused_as_a_restricted_broadcast_would_be(client):
-    # (tests/broadcaster/test_playback_origin.py checks the two answers are the same)
+    # (tests/e2e/test_restricted_disclosure.py checks the two answers are the same)
     resp = await client.get("/hls/unknown/master.m3u8")
     assert resp.status == 401
     assert (await resp.json()) == {"error": "a playback grant is required"}
