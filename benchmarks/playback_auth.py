@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -33,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._measure import free_port, machine, median, own_cpu_seconds  # noqa: E402
+from benchmarks._measure import machine, median, own_cpu_seconds  # noqa: E402
+from benchmarks._node import BenchNode  # noqa: E402
 
 ADMIN = "admin_bench_playback_0123456789"
 _URI = re.compile(r'URI="([^"]+)"')
@@ -100,47 +100,13 @@ def load(args: argparse.Namespace) -> int:
 
 # --- the driver -----------------------------------------------------------------------
 
-class Node:
-    def __init__(self, workdir: Path) -> None:
-        self.http_port, self.rtmp_port = free_port(), free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1", "--http-port",
-             str(self.http_port), "--rtmp-port", str(self.rtmp_port), "--data-dir", str(workdir / "data"),
-             "--admin-token", ADMIN, "--ladder", "source", "--log-level", "warning"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(workdir / "node.log", "wb"))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the node did not start")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                raw, status = resp.read(), resp.status
-        except urllib.error.HTTPError as err:
-            raw, status = err.read(), err.code
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, raw
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+def start_node(workdir: Path) -> BenchNode:
+    """``onair serve`` as it runs in production (its CLI, uvloop), passthrough only."""
+    return BenchNode(lambda http, rtmp: [sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1",
+                                         "--http-port", str(http), "--rtmp-port", str(rtmp), "--data-dir",
+                                         str(workdir / "data"), "--admin-token", ADMIN, "--ladder", "source",
+                                         "--log-level", "warning"],
+                     workdir / "node.log", ADMIN, cwd=ROOT)
 
 
 def publish(rtmp_url: str, seconds: float) -> subprocess.Popen[bytes]:
@@ -165,7 +131,7 @@ def wait_parts(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} never listed parts")
 
 
-def phase(node: Node, master: str, seconds: float, concurrency: int, idle: float) -> dict[str, float]:
+def phase(node: BenchNode, master: str, seconds: float, concurrency: int, idle: float) -> dict[str, float]:
     """Node CPU seconds per request for one load phase, its idle rate subtracted."""
     pid = node.proc.pid
     cpu0, t0 = own_cpu_seconds(pid), time.monotonic()
@@ -192,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     media_seconds = args.rounds * 2 * (args.seconds + args.idle + 2) + 60
     with tempfile.TemporaryDirectory(prefix="onair-bench-playback-") as tmp:
-        node = Node(Path(tmp))
+        node = start_node(Path(tmp))
         publishers: list[subprocess.Popen[bytes]] = []
         try:
             _, public = node.request("POST", "/api/broadcasts", {"title": "public", "visibility": "public"})

@@ -24,18 +24,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._measure import free_port, machine, median, tree_cpu_seconds  # noqa: E402
+from benchmarks._measure import machine, median, tree_cpu_seconds  # noqa: E402
+from benchmarks._node import BenchNode  # noqa: E402
 
 ADMIN = "admin_bench_whip_0123456789"
 
@@ -92,39 +90,12 @@ def publish_whip(args: argparse.Namespace) -> int:
 
 # --- the driver ------------------------------------------------------------------
 
-class Node:
+class Node(BenchNode):
     def __init__(self, workdir: Path, ladder: str) -> None:
-        self.http_port, self.rtmp_port = free_port(), free_port()
-        self.proc = subprocess.Popen([sys.executable, __file__, "_serve", "--http-port", str(self.http_port),
-                                      "--rtmp-port", str(self.rtmp_port), "--data-dir", str(workdir / "data"),
-                                      "--ladder", ladder],
-                                     stdout=subprocess.DEVNULL, stderr=open(workdir / "node.log", "wb"))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("the node did not start")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                raw, status = resp.read(), resp.status
-        except urllib.error.HTTPError as err:
-            raw, status = err.read(), err.code
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, raw
+        super().__init__(lambda http, rtmp: [sys.executable, __file__, "_serve", "--http-port", str(http),
+                                             "--rtmp-port", str(rtmp), "--data-dir", str(workdir / "data"),
+                                             "--ladder", ladder],
+                         workdir / "node.log", ADMIN)
 
     def first_segment_time(self, broadcast_id: str, deadline: float) -> float | None:
         """Poll until the first media playlist lists a segment; the time it was seen."""
@@ -148,14 +119,6 @@ class Node:
                 break
             time.sleep(0.1)
         time.sleep(1.0)  # the worker process exits and is reaped: its CPU is in the node's cutime
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def round_whip(node: Node, seconds: float, size: str) -> tuple[float, float | None, float]:

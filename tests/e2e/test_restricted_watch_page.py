@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.playback import viewer_token
 from tests.support.publish import ffmpeg_publish
+from tests.support.watch import VIDEO_TIME, open_watch_page, wait_playing_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -18,14 +19,8 @@ def test_the_invitation_link_plays_and_the_bare_page_explains(node_factory, chro
     publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=40, gop=25)
     node.wait_status(doc["id"], "live", timeout=15)
     invited = viewer_token(node, doc["id"], "Ann")
-    page = chromium.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(invited["watch_url"])
-    page.wait_for_function("() => document.getElementById('state').textContent === 'LIVE'", timeout=15_000)
-    page.wait_for_function("() => document.getElementById('video').currentTime > 1.0", timeout=30_000)
-    first = page.evaluate("document.getElementById('video').currentTime")
-    page.wait_for_function(f"() => document.getElementById('video').currentTime > {first + 1.0}", timeout=15_000)
+    page, errors = open_watch_page(chromium, invited["watch_url"])
+    wait_playing_live(page)
     assert page.text_content("#title") == "private rehearsal"
     assert page.is_hidden("#notice")
 
@@ -35,7 +30,7 @@ def test_the_invitation_link_plays_and_the_bare_page_explains(node_factory, chro
     bare.wait_for_selector("#notice", state="visible", timeout=15_000)
     assert "private" in bare.text_content("#notice") and "invitation" in bare.text_content("#notice")
     assert bare.text_content("#title") == "No such broadcast"
-    assert bare.evaluate("document.getElementById('video').currentTime") == 0
+    assert bare.evaluate(VIDEO_TIME) == 0
 
     # The host revokes every invitation: the playing page stops and says why.
     host = {"Authorization": f"Bearer {doc['host_token']}"}
@@ -44,9 +39,9 @@ def test_the_invitation_link_plays_and_the_bare_page_explains(node_factory, chro
     assert status == 200 and result["epoch"] == 1
     page.wait_for_selector("#notice", state="visible", timeout=15_000)
     assert "revoked" in page.text_content("#notice")
-    stopped = page.evaluate("document.getElementById('video').currentTime")
+    stopped = page.evaluate(VIDEO_TIME)
     page.wait_for_timeout(2000)
-    assert page.evaluate("document.getElementById('video').currentTime") == stopped
+    assert page.evaluate(VIDEO_TIME) == stopped
     assert errors == []
     page.close()
     bare.close()
