@@ -1,4 +1,4 @@
-"""A restricted broadcast's HLS, live from a real RTMP publisher (ffmpeg) and as a replay: every class
+"""A restricted broadcast's HLS, live from a real RTMP publisher (ffmpeg, GStreamer) and as a replay: every class
 of URL is refused without a valid grant (none, expired, another broadcast's, tampered), with a JSON
 error and the CORS headers kept; with the grant a plain HLS client (ffprobe) reads ``hls_url``."""
 
@@ -15,7 +15,8 @@ import aiohttp
 import pytest
 
 from tests.support.playback import get, tamper, viewer_token, wait_live_playlist, with_credentials
-from tests.support.publish import ffmpeg_publish
+from tests.conftest import require_tool
+from tests.support.publish import ffmpeg_publish, gstreamer_publish
 
 pytestmark = pytest.mark.e2e
 
@@ -60,13 +61,19 @@ async def assert_refused(http: aiohttp.ClientSession, name: str, url: str, grant
         assert "max-age" not in headers.get("Cache-Control", ""), (name, label)
 
 
-def test_every_class_of_hls_url_is_refused_without_a_valid_grant_live_and_as_a_replay(node_factory, ffprobe):
+@pytest.mark.parametrize("publisher_kind", ["ffmpeg", "rtmp2sink"])
+def test_every_class_of_hls_url_is_refused_without_a_valid_grant_live_and_as_a_replay(node_factory, ffprobe,
+                                                                                    publisher_kind):
     node = node_factory(ladder="source,240p", segment_target=1)
     doc = node.create_broadcast("private all-hands", visibility="restricted")
     other = node.create_broadcast("another private one", visibility="restricted")
     assert re.fullmatch(r"[0-9a-f]{32}", doc["id"]), "a restricted broadcast's id has 128 random bits"
     expired = viewer_token(node, doc["id"], "late", ttl=1)
-    publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=40, gop=25)
+    if publisher_kind == "ffmpeg":
+        publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=40, gop=25)
+    else:
+        require_tool("gst-launch-1.0")
+        publisher = gstreamer_publish(node.rtmp_url(doc["stream_key"]), seconds=40, element=publisher_kind)
     node.wait_status(doc["id"], "live", timeout=15)
     good = viewer_token(node, doc["id"], "Ann")
     foreign = viewer_token(node, other["id"], "Ann")

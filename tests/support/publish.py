@@ -1,4 +1,5 @@
-"""Real RTMP publishers for tests: the ffmpeg CLI and PyAV (libavformat's RTMP client)."""
+"""Real RTMP publishers for tests: the ffmpeg CLI, GStreamer (rtmp2sink, or librtmp's rtmpsink) and PyAV
+(libavformat's RTMP client)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def ffmpeg_publish(url: str, seconds: float, *, size: str = "640x360", rate: int
              "-g", str(gop), "-keyint_min", str(gop), "-pix_fmt", "yuv420p",
              "-c:a", "aac", "-b:a", "96k", *(extra or []), "-f", "flv", url]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def gstreamer_publish(url: str, seconds: float, *, element: str = "rtmp2sink", size: tuple[int, int] = (640, 360),
+                      rate: int = 25) -> subprocess.Popen[bytes]:
+    """Publish a live test pattern and tone with GStreamer: x264 (keyframe every second) + AAC."""
+    width, height = size
+    pipeline = (
+        f"videotestsrc is-live=true num-buffers={int(seconds * rate)} ! video/x-raw,width={width},height={height},"
+        f"framerate={rate}/1 ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={rate} ! h264parse "
+        f"! flvmux name=mux streamable=true ! {element} location={url} "
+        f"audiotestsrc is-live=true num-buffers={int(seconds * 48000 / 1024)} samplesperbuffer=1024 "
+        f"! audio/x-raw,rate=48000 ! audioconvert ! avenc_aac ! aacparse ! mux."
+    )
+    return subprocess.Popen(["gst-launch-1.0", "-q", "-e", *pipeline.split()], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 class PyAVPublisher(threading.Thread):
