@@ -149,6 +149,38 @@ def phase(node: BenchNode, master: str, seconds: float, concurrency: int, idle: 
             "not_200": refused, "node_cores": cpu / wall, "idle_cores": idle_rate}
 
 
+def micro() -> str:
+    """The gate's own steps, timed in this process (no HTTP): what a restricted request adds."""
+    import timeit
+
+    from broadcaster.playback.grants import (AccessState, GrantReader, ObjectSigner, authorize_playlist, grant_key,
+                                             issue_grant)
+    from broadcaster.playback.rewrite import sign_objects
+    from ingest.hls.playlist import MediaPlaylist, RenditionReport
+
+    secret, now = b"k" * 32, time.time()
+    reader, state = GrantReader(grant_key(secret)), AccessState(gated=True, epoch=0, banned=frozenset({"v_x"}))
+    query = {"grant": issue_grant(secret, "b" * 32, "v_1", 0, now + 3600)}
+    signer = ObjectSigner(secret, "b" * 32, 0)
+    value = signer.sign("source/s10.p1.m4s", int(now) + 120)
+    playlist = MediaPlaylist(target_duration=2.0, window=6, part_target=0.5)
+    playlist.map_uri = "init0.mp4"
+    for msn in range(8):
+        for index in range(4):
+            playlist.add_part(0.5, f"s{msn}.p{index}.m4s", independent=index == 0)
+        playlist.add(2.0, f"s{msn}.m4s")
+    text = playlist.render("s8.p0.m4s", [RenditionReport("../audio/index.m3u8", 7, 3)])
+
+    def per_call(fn, n: int) -> float:
+        return min(timeit.repeat(fn, number=n, repeat=5)) / n * 1e6
+
+    grant = per_call(lambda: authorize_playlist(reader, state, "b" * 32, query, now), 20_000)
+    obj = per_call(lambda: signer.check("source/s10.p1.m4s", value, now), 20_000)
+    rewrite = per_call(lambda: sign_objects(text, lambda uri: signer.sign(uri, int(now) + 120), "s"), 500)
+    return (f"gate steps (this process): grant check {grant:.1f} us (a grant already opened once), object signature check {obj:.1f} us, "
+            f"media playlist signing {rewrite:.0f} us (once per playlist version and bucket, then cached)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -172,6 +204,7 @@ def main() -> None:
             wait_parts(f"{node.base}/hls/{public['id']}/source/index.m3u8")
             wait_parts(token["hls_url"].replace("master.m3u8", "source/index.m3u8"))
             time.sleep(3)  # a few segments in the window
+            print(micro())
             print(f"machine: {machine()}; {args.rounds} rounds x {args.seconds:g} s per phase, "
                   f"{args.concurrency} viewer cycles in flight; node main-process CPU per request, idle subtracted")
             figures: dict[str, list[float]] = {"public": [], "restricted": []}

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from broadcaster.playback import rewrite
 from broadcaster.playback.access import PlaybackAccess, Unavailable
-from broadcaster.playback.grants import (GRANT_PARAM, SIGNATURE_PARAM, AccessState, Grant, ObjectSigner, Refused,
-                                         admit, authorize_object, authorize_playlist, grant_key, issue_grant,
-                                         signature_expiry)
+from broadcaster.playback.grants import (GRANT_PARAM, SIGNATURE_PARAM, AccessState, Grant, GrantReader,
+                                         ObjectSigner, Refused, admit, authorize_object, authorize_playlist,
+                                         grant_key, issue_grant, signature_expiry)
 
 if TYPE_CHECKING:  # (the chat package imports this module)
     from broadcaster.chat.tokens import ViewerIdentity
@@ -42,7 +42,7 @@ class PlaybackGate:
         self.access = access
         self._secret = secret
         self._epoch = epoch
-        self._keyed: tuple[bytes, bytes] | None = None
+        self._reader: tuple[bytes, GrantReader] | None = None
         self._signers: dict[tuple[str, int], ObjectSigner] = {}
         self._media: dict[tuple[str, str], _Signed] = {}
         self._masters: dict[tuple[str, str], tuple[bytes, tuple[str, ...]]] = {}
@@ -55,11 +55,11 @@ class PlaybackGate:
         """The broadcast's viewer-token epoch from the store (not the cache): what a new token carries."""
         return await self._epoch(broadcast_id)
 
-    def _grant_key(self) -> bytes:
+    def _grants(self) -> GrantReader:
         secret = self._secret()
-        if self._keyed is None or self._keyed[0] != secret:
-            self._keyed = (secret, grant_key(secret))
-        return self._keyed[1]
+        if self._reader is None or self._reader[0] != secret:
+            self._reader = (secret, GrantReader(grant_key(secret)))
+        return self._reader[1]
 
     def _signer(self, broadcast_id: str, epoch: int) -> ObjectSigner:
         signer = self._signers.get((broadcast_id, epoch))
@@ -76,11 +76,11 @@ class PlaybackGate:
 
     # --- decisions ---------------------------------------------------------------------
     def check_playlist(self, state: AccessState, broadcast_id: str, query: Mapping[str, str], now: float) -> Grant:
-        return authorize_playlist(self._grant_key(), state, broadcast_id, query, now)
+        return authorize_playlist(self._grants(), state, broadcast_id, query, now)
 
     def check_object(self, state: AccessState, broadcast_id: str, rel: str, query: Mapping[str, str],
                      now: float) -> Grant | None:
-        return authorize_object(self._grant_key(), self._signer(broadcast_id, state.epoch), state, broadcast_id,
+        return authorize_object(self._grants(), self._signer(broadcast_id, state.epoch), state, broadcast_id,
                                 rel, query, now)
 
     async def admit_viewer(self, identity: ViewerIdentity) -> str | None:

@@ -85,20 +85,51 @@ def issue_grant(secret: bytes, broadcast_id: str, viewer_id: str, epoch: int, ex
     return seal(grant_key(secret), GRANT_PREFIX, {"b": broadcast_id, "v": viewer_id, "p": epoch, "e": int(expires)})
 
 
-def read_grant(key: bytes, text: str, broadcast_id: str, now: float) -> Grant:
-    """The grant ``text`` carries if it is genuine, for ``broadcast_id`` and unexpired; else ``Refused`` (403)."""
+def open_grant(key: bytes, text: str) -> Grant:
+    """The grant ``text`` carries if its signature is genuine; else ``Refused`` (403)."""
     try:
         doc = unseal(key, GRANT_PREFIX, text, "playback grant")
-        grant = Grant(str(doc["b"]), str(doc["v"]), int(doc["p"]), float(doc["e"]))
+        return Grant(str(doc["b"]), str(doc["v"]), int(doc["p"]), float(doc["e"]))
     except TokenError as exc:
         raise Refused(403, str(exc)) from None
     except (KeyError, TypeError, ValueError):
         raise Refused(403, "playback grant is malformed") from None
+
+
+def check_grant(grant: Grant, broadcast_id: str, now: float) -> Grant:
+    """``grant`` if it is for ``broadcast_id`` and unexpired; else ``Refused`` (403)."""
     if grant.broadcast_id != broadcast_id:
         raise Refused(403, "playback grant is for another broadcast")
     if grant.expires < now:
         raise Refused(403, "playback grant has expired", issued_for_it=True)
     return grant
+
+
+def read_grant(key: bytes, text: str, broadcast_id: str, now: float) -> Grant:
+    """The grant ``text`` carries if it is genuine, for ``broadcast_id`` and unexpired; else ``Refused`` (403)."""
+    return check_grant(open_grant(key, text), broadcast_id, now)
+
+
+class GrantReader:
+    """``open_grant`` under one key, remembering the grants it opened: a player presents the same grant on
+    every playlist reload, and a genuine signature stays genuine (expiry, epoch and bans are checked on
+    every request all the same).  Bounded: past ``max_entries`` it starts over."""
+
+    __slots__ = ("key", "_opened", "_max")
+
+    def __init__(self, key: bytes, max_entries: int = 10_000) -> None:
+        self.key = key
+        self._opened: dict[str, Grant] = {}
+        self._max = max_entries
+
+    def open(self, text: str) -> Grant:
+        grant = self._opened.get(text)
+        if grant is None:
+            grant = open_grant(self.key, text)
+            if len(self._opened) >= self._max:
+                self._opened.clear()
+            self._opened[text] = grant
+        return grant
 
 
 def admit(state: AccessState, viewer_id: str, epoch: int, what: str = "playback grant") -> None:
@@ -139,22 +170,22 @@ class ObjectSigner:
             raise Refused(403, "object signature has expired")
 
 
-def authorize_playlist(key: bytes, state: AccessState, broadcast_id: str, query: Mapping[str, str],
+def authorize_playlist(reader: GrantReader, state: AccessState, broadcast_id: str, query: Mapping[str, str],
                        now: float) -> Grant:
     """A gated playlist request: the viewer's grant, checked now against the broadcast's state."""
     text = query.get(GRANT_PARAM)
     if not text:
         raise NO_GRANT
-    grant = read_grant(key, text, broadcast_id, now)
+    grant = check_grant(reader.open(text), broadcast_id, now)
     admit(state, grant.viewer_id, grant.epoch)
     return grant
 
 
-def authorize_object(key: bytes, signer: ObjectSigner, state: AccessState, broadcast_id: str, rel: str,
+def authorize_object(reader: GrantReader, signer: ObjectSigner, state: AccessState, broadcast_id: str, rel: str,
                      query: Mapping[str, str], now: float) -> Grant | None:
     """A gated object request: a valid signature of this object (None), or else a viewer's grant."""
     signature = query.get(SIGNATURE_PARAM)
     if signature:
         signer.check(rel, signature, now)
         return None
-    return authorize_playlist(key, state, broadcast_id, query, now)
+    return authorize_playlist(reader, state, broadcast_id, query, now)

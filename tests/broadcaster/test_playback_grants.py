@@ -6,8 +6,8 @@ import pytest
 
 from broadcaster.chat.tokens import issue as issue_viewer_token
 from broadcaster.chat.tokens import verify as verify_viewer_token
-from broadcaster.playback.grants import (LIVE_BUCKET, NO_GRANT, VOD_BUCKET, AccessState, ObjectSigner, Refused,
-                                         admit, authorize_object, authorize_playlist, grant_key, issue_grant,
+from broadcaster.playback.grants import (LIVE_BUCKET, NO_GRANT, VOD_BUCKET, AccessState, GrantReader, ObjectSigner,
+                                         Refused, admit, authorize_object, authorize_playlist, grant_key, issue_grant,
                                          read_grant, signature_expiry)
 from broadcaster.signing import TokenError
 
@@ -15,6 +15,7 @@ SECRET = b"s" * 32
 OTHER_SECRET = b"o" * 32
 NOW = 1_800_000_000.0
 KEY = grant_key(SECRET)
+READER = GrantReader(KEY)
 
 
 def grant(broadcast: str = "b1", viewer: str = "v_1", epoch: int = 0, expires: float = NOW + 3600) -> str:
@@ -86,15 +87,15 @@ def test_epoch_and_bans():
         admit(state, "v_bad", 2)
     query = {"grant": grant(epoch=1)}
     with pytest.raises(Refused, match="was revoked"):
-        authorize_playlist(KEY, state, "b1", query, NOW)
-    assert authorize_playlist(KEY, state, "b1", {"grant": grant(epoch=2)}, NOW).viewer_id == "v_1"
+        authorize_playlist(READER, state, "b1", query, NOW)
+    assert authorize_playlist(READER, state, "b1", {"grant": grant(epoch=2)}, NOW).viewer_id == "v_1"
 
 
 def test_no_grant_is_a_401():
     state = AccessState(gated=True)
     for query in ({}, {"grant": ""}):
         with pytest.raises(Refused) as refused:
-            authorize_playlist(KEY, state, "b1", query, NOW)
+            authorize_playlist(READER, state, "b1", query, NOW)
         assert refused.value is NO_GRANT and refused.value.status == 401
 
 
@@ -127,11 +128,30 @@ def test_objects_take_a_signature_or_else_a_grant():
     state = AccessState(gated=True, epoch=0)
     signer = ObjectSigner(SECRET, "b1", 0)
     value = signer.sign("audio/init0.mp4", signature_expiry(NOW, vod=False))
-    assert authorize_object(KEY, signer, state, "b1", "audio/init0.mp4", {"s": value}, NOW) is None
-    assert authorize_object(KEY, signer, state, "b1", "audio/init0.mp4", {"grant": grant()}, NOW).viewer_id == "v_1"
+    assert authorize_object(READER, signer, state, "b1", "audio/init0.mp4", {"s": value}, NOW) is None
+    assert authorize_object(READER, signer, state, "b1", "audio/init0.mp4", {"grant": grant()}, NOW).viewer_id == "v_1"
     with pytest.raises(Refused) as refused:
-        authorize_object(KEY, signer, state, "b1", "audio/init0.mp4", {}, NOW)
+        authorize_object(READER, signer, state, "b1", "audio/init0.mp4", {}, NOW)
     assert refused.value.status == 401
     # a bad signature is not rescued by a good grant: the signature is what was asked to be checked
     with pytest.raises(Refused):
-        authorize_object(KEY, signer, state, "b1", "audio/init0.mp4", {"s": "1.x", "grant": grant()}, NOW)
+        authorize_object(READER, signer, state, "b1", "audio/init0.mp4", {"s": "1.x", "grant": grant()}, NOW)
+
+
+def test_the_reader_remembers_genuine_grants_only_and_checks_the_rest_every_time():
+    reader = GrantReader(KEY, max_entries=3)
+    text = grant(expires=NOW + 10)
+    assert reader.open(text) is reader.open(text)
+    state = AccessState(gated=True)
+    assert authorize_playlist(reader, state, "b1", {"grant": text}, NOW).viewer_id == "v_1"
+    with pytest.raises(Refused, match="has expired"):
+        authorize_playlist(reader, state, "b1", {"grant": text}, NOW + 11)
+    with pytest.raises(Refused, match="banned"):
+        authorize_playlist(reader, AccessState(gated=True, banned=frozenset({"v_1"})), "b1", {"grant": text}, NOW)
+    for _ in range(3):
+        with pytest.raises(Refused):
+            reader.open(tamper(text, len(text) - 4))
+    assert len(reader._opened) == 1
+    for n in range(10):
+        reader.open(grant(viewer=f"v_{n}"))
+    assert len(reader._opened) <= 3
