@@ -45,6 +45,14 @@ def require_admin(request: web.Request) -> None:
         raise web.HTTPUnauthorized(text="invalid admin token", headers={"WWW-Authenticate": "Bearer"})
 
 
+def refuse_caller(broadcast: Broadcast, message: str) -> web.HTTPException:
+    """A caller without the right token: 401 saying why; for a restricted broadcast the very 404 an
+    unknown id gets, so probing with a made-up token tells nothing (docs/playback-auth.md)."""
+    if broadcast.visibility is Visibility.RESTRICTED:
+        return web.HTTPNotFound(text=f"no broadcast {broadcast.id!r}")
+    return web.HTTPUnauthorized(text=message, headers={"WWW-Authenticate": "Bearer"})
+
+
 async def load_broadcast(request: web.Request) -> Broadcast:
     broadcast = await request.app[STORE].get(request.match_info["id"])
     if broadcast is None:
@@ -115,10 +123,10 @@ async def read_one(request: web.Request) -> web.Response:
     broadcast = await load_broadcast(request)
     token = bearer(request)
     if token is None:
-        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise refuse_caller(broadcast, "missing bearer token")
     admin = is_admin(request)
     if not admin and not secret_matches(broadcast.host_token, token):
-        raise web.HTTPUnauthorized(text="invalid token for this broadcast", headers={"WWW-Authenticate": "Bearer"})
+        raise refuse_caller(broadcast, "invalid token for this broadcast")
     return web.json_response(describe(request, broadcast, secrets=admin))
 
 
@@ -181,7 +189,7 @@ async def end(request: web.Request) -> web.Response:
     broadcast = await load_broadcast(request)
     token = bearer(request)
     if token is None or not (is_admin(request) or secret_matches(broadcast.host_token, token)):
-        raise web.HTTPUnauthorized(text="admin or host token required", headers={"WWW-Authenticate": "Bearer"})
+        raise refuse_caller(broadcast, "admin or host token required")
     if broadcast.status is Status.ENDED:
         raise web.HTTPConflict(text=f"broadcast {broadcast.id} has already ended")
     if not await request.app[LIVE].end(broadcast.id, "ended through the API"):

@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from broadcaster.api import bearer, is_admin, load_broadcast
+from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
 from broadcaster.chat import CHAT_MODERATOR, CHAT_RELAY, ChatRelay
 from broadcaster.chat.moderation import Action as ChatAction
 from broadcaster.chat.moderation import ModerationOutcome
@@ -133,10 +133,11 @@ class PipelineModerator:
 # --- authorisation ---------------------------------------------------------------------------------
 
 async def authorize(request: web.Request, broadcast: Broadcast, *, host_only: bool = False) -> str:
-    """The actor name for the audit log, or 401/403."""
+    """The actor name for the audit log, or 401/403 (a restricted broadcast: 404 as if unknown, to a
+    caller whose token is nobody's)."""
     token = bearer(request)
     if token is None:
-        raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise refuse_caller(broadcast, "missing bearer token")
     if is_admin(request):
         return "admin"
     if secret_matches(broadcast.host_token, token):
@@ -144,7 +145,7 @@ async def authorize(request: web.Request, broadcast: Broadcast, *, host_only: bo
     grant = await request.app[MOD_ACTIONS].moderator_for(token)
     if grant is None:
         log.info("moderation %s: refused token %s", broadcast.id, redact(token))
-        raise web.HTTPUnauthorized(text="invalid token for this broadcast", headers={"WWW-Authenticate": "Bearer"})
+        raise refuse_caller(broadcast, "invalid token for this broadcast")
     if grant.broadcast_id != broadcast.id:
         raise web.HTTPForbidden(text="this moderator token is for another broadcast")
     if host_only:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broadcaster.api import base_urls, bearer, is_admin, load_broadcast
+from broadcaster.api import base_urls, bearer, is_admin, load_broadcast, refuse_caller
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.tokens import DEFAULT_TTL, ViewerIdentity, issue, new_viewer_id
 from broadcaster.http_errors import read_json_object
@@ -36,9 +36,9 @@ def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request],
         broadcast = await load_broadcast(request)
         token = bearer(request)
         if token is None:
-            raise web.HTTPUnauthorized(text="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise refuse_caller(broadcast, "missing bearer token")
         if not (is_admin(request) or secret_matches(broadcast.host_token, token)):
-            raise web.HTTPUnauthorized(text="admin or host token required", headers={"WWW-Authenticate": "Bearer"})
+            raise refuse_caller(broadcast, "admin or host token required")
         body = await read_json_object(request)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():

@@ -75,7 +75,7 @@ async def test_revoking_viewer_tokens_ends_every_grant_and_token_issued_before(m
     before = await token_for(mod_node, bid, host)
     assert await hello_refusal(mod_node, bid, before["token"]) is None
     path = mod_path(bid, "revoke-viewer-tokens")
-    assert (await mod_node.call("POST", path, None))[0] == 401
+    assert (await mod_node.call("POST", path, None))[0] == 404  # as if unknown
     status, moderator = await mod_node.call("POST", mod_path(bid, "moderators"), host, {"label": "mo"})
     assert status == 201
     assert await mod_node.call("POST", path, moderator["token"]) == \
@@ -121,3 +121,24 @@ async def test_a_banned_viewer_loses_playback_and_chat_until_unbanned(mod_node: 
 
     await eventually(back)
     assert await hello_refusal(mod_node, bid, ann["token"]) is None
+
+
+async def test_host_calls_without_the_right_token_look_as_if_the_restricted_broadcast_did_not_exist(
+        mod_node: ModNode) -> None:
+    restricted = await mod_node.create_broadcast("restricted")
+    public = await mod_node.create_broadcast("public")
+    unknown = "0123456789abcdef" * 2
+    calls = [("GET", "/api/broadcasts/{id}"), ("POST", "/api/broadcasts/{id}/end"),
+             ("POST", "/api/broadcasts/{id}/viewer-tokens"), ("GET", "/api/broadcasts/{id}/moderation/settings"),
+             ("POST", "/api/broadcasts/{id}/moderation/revoke-viewer-tokens")]
+    for method, path in calls:
+        for token in (None, "nope", public["host_token"]):
+            answers = [await mod_node.call(method, path.format(id=bid), token, {"name": "x"})
+                       for bid in (restricted["id"], unknown)]
+            assert answers[0] == (404, {"error": f"no broadcast {restricted['id']!r}"}), (method, path, token)
+            assert answers[1] == (404, {"error": f"no broadcast {unknown!r}"}), (method, path, token)
+        # a public broadcast still says what is wrong
+        assert (await mod_node.call(method, path.format(id=public["id"]), "nope", {"name": "x"}))[0] == 401
+    # and the right token still works
+    status, doc = await mod_node.call("GET", f"/api/broadcasts/{restricted['id']}", restricted["host_token"])
+    assert status == 200 and doc["id"] == restricted["id"]
