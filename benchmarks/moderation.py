@@ -1,107 +1,137 @@
-"""Benchmark: onair's moderation pipeline vs better-profanity, side by side, on labelled sets.
+"""Benchmark: onair's moderation pipeline vs better-profanity, per language, on templates it never saw.
 
-    python benchmarks/moderation.py [DATA_DIR]     (default ../shared/moderation)
+    python benchmarks/moderation.py [DATA_DIR] [--folds 5]     (default DATA_DIR: ../shared/moderation)
 
-Prints, for each system: share of hateful HateCheck cases stopped
-(hold/reject/censor), share of spell_* cases stopped, share of non-hateful
-cases held or rejected, Scunthorpe strings altered, rustrict positives and
-negatives flagged, comments per second on one core; then the word-list-path
-throughput ratio (alternating rounds, median of per-round ratios) and
-latency p99 of the synchronous filters at 500 comments/s and of the whole
-step.  Exit 2 if the data folder is missing.
+Quality, per language (English HateCheck + the ten Multilingual HateCheck
+languages), for the whole pipeline at default settings ("medium") and for
+better-profanity's `contains_profanity`, side by side:
+
+- hateful stopped (hold, reject or censor), spelling variations stopped,
+  threats blocked (hold/reject), non-hateful blocked (hold/reject;
+  better-profanity cannot hold, its column is the share it censors).
+- Template-held-out: the hate model is trained afresh for each of 5 folds
+  grouped by template (the same template in every language in one fold; see
+  moderation/training/data.py) and the pipeline with that fold's model
+  judges the held-out templates.  The English rules are hand-written, not
+  trained, so their figures are the same either way (some of their words
+  were added after reading what they missed on the English dev half: see
+  docs/benchmarks.md).
+
+Then: Scunthorpe strings altered, rustrict positives/negatives flagged; per
+comment latency per language (whole pipeline with the shipped model vs
+better-profanity, alternating rounds); the word-list path ratio; and the
+pipeline's latency at 500 comments/s.  Exit 2 if the data folder is missing.
 """
 
 from __future__ import annotations
 
-import csv
+import argparse
 import os
 import statistics
 import sys
 import time
+from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from better_profanity import profanity  # noqa: E402
 
 from moderation.context import CommentContext  # noqa: E402
+from moderation.filters.hate_model import HateModelFilter  # noqa: E402
 from moderation.filters.profanity import find_profanity  # noqa: E402
-from moderation.pipeline import ModerationPipeline  # noqa: E402
+from moderation.pipeline import ModerationPipeline, default_filters  # noqa: E402
 from moderation.settings import ModerationSettings  # noqa: E402
+from moderation.state import ViewerState  # noqa: E402
+from moderation.training.data import Case, default_data_dir, fold_of, load_cases  # noqa: E402
 from moderation.verdict import Action  # noqa: E402
 
 STOPPED = {Action.HOLD, Action.REJECT, Action.PUBLISH_CENSORED}
 BLOCKED = {Action.HOLD, Action.REJECT}
 _CONTENT_ONLY = ModerationSettings(rate_limit_count=10**9, duplicate_window=0.0)
+COLUMNS = ("hateful stopped", "spelling variations stopped", "threats blocked", "non-hateful blocked")
+TARGETS = "targets (template-held-out): hateful >= 0.75 and non-hateful <= 0.20 in every language; " \
+          "English spelling >= 0.90; Scunthorpe 0/22; whole pipeline p99 <= 5 ms"
 
 
-def load(data_dir: str) -> dict[str, list]:
-    with open(os.path.join(data_dir, "hatecheck_dev.csv"), encoding="utf-8") as f:
-        hc = list(csv.DictReader(f))
-
-    def lines(name: str) -> list[str]:
-        with open(os.path.join(data_dir, name), encoding="utf-8") as f:
-            return [x.rstrip("\n") for x in f if x.strip() and not x.startswith("#")]
-
-    return {"hatecheck": hc, "scunthorpe": lines("blns_scunthorpe.txt"),
-            "rpos": lines("rustrict_positive.txt"), "rneg": lines("rustrict_negative.txt")}
+def pipeline(model_filter: HateModelFilter | None = None) -> ModerationPipeline:
+    """The default pipeline, content-only settings, optionally with another hate model."""
+    state = ViewerState()
+    filters = default_filters(state)
+    if model_filter is not None:
+        filters = [model_filter if f.name == "hate_model" else f for f in filters]
+    return ModerationPipeline(lambda _b: _CONTENT_ONLY, state=state, filters=filters)
 
 
-class Onair:
-    name = "onair pipeline (medium)"
-
-    def __init__(self) -> None:
-        self.p = ModerationPipeline(lambda _b: _CONTENT_ONLY)
-        self.t = 0.0
-
-    def verdict(self, text: str):
-        self.t += 1.0
-        return self.p.moderate(CommentContext.create("bench", "v", text, now=self.t))
-
-    def stopped(self, text: str) -> bool:
-        return self.verdict(text).action in STOPPED
-
-    def blocked(self, text: str) -> bool:
-        return self.verdict(text).action in BLOCKED
-
-    def altered(self, text: str) -> bool:
-        v = self.verdict(text)
-        return v.action is not Action.PUBLISH or v.text != text
+def figures(cases: list[Case], stopped: dict[int, bool], blocked: dict[int, bool]) -> dict[str, dict[str, float]]:
+    per: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for i, c in enumerate(cases):
+        d = per[c.lang]
+        if c.hateful:
+            d["hateful stopped"].append(stopped[i])
+        else:
+            d["non-hateful blocked"].append(blocked[i])
+        if c.functionality.startswith("spell_"):
+            d["spelling variations stopped"].append(stopped[i])
+        if c.functionality.startswith("threat_"):
+            d["threats blocked"].append(blocked[i])
+    return {lang: {k: sum(v) / len(v) for k, v in d.items()} for lang, d in per.items()}
 
 
-class BetterProfanity:
-    name = "better_profanity"
+def onair_held_out(cases: list[Case], k: int) -> dict[str, dict[str, float]]:
+    from moderation.training.train_hate_model import fold_models
 
-    def stopped(self, text: str) -> bool:
-        return profanity.contains_profanity(text)
+    t0 = time.process_time()
+    models = fold_models(cases, k)
+    print(f"trained {k} fold models in {time.process_time() - t0:.0f} s CPU", flush=True)
+    stopped: dict[int, bool] = {}
+    blocked: dict[int, bool] = {}
+    for i, m in enumerate(models):
+        p = pipeline(HateModelFilter(m))
+        for j, c in enumerate(cases):
+            if fold_of(c.key, k) == i:
+                a = p.moderate(CommentContext.create("bench", "v", c.text, now=float(j))).action
+                stopped[j], blocked[j] = a in STOPPED, a in BLOCKED
+    return figures(cases, stopped, blocked)
 
-    def blocked(self, text: str) -> bool:
-        return False  # it only censors
 
-    def altered(self, text: str) -> bool:
-        return profanity.censor(text) != text
+def better_profanity_figures(cases: list[Case]) -> dict[str, dict[str, float]]:
+    flags = {i: profanity.contains_profanity(c.text) for i, c in enumerate(cases)}
+    return figures(cases, flags, flags)
 
 
-def quality(system, data) -> dict[str, str]:
-    hc = data["hatecheck"]
-    hate = [r["test_case"] for r in hc if r["label_gold"] == "hateful"]
-    spell = [r["test_case"] for r in hc if r["functionality"].startswith("spell_")]
-    nonhate = [r["test_case"] for r in hc if r["label_gold"] == "non-hateful"]
+def latency(cases: list[Case], rounds: int = 3, per_lang: int = 150) -> dict[str, tuple[float, float, float]]:
+    """Per language: (onair p50 ms, onair p99 ms, better-profanity p50 ms), alternating rounds, one core."""
+    p = pipeline()
+    by: dict[str, list[str]] = defaultdict(list)
+    for c in cases:
+        if len(by[c.lang]) < per_lang:
+            by[c.lang].append(c.text)
     out = {}
-    out["hateful stopped"] = f"{sum(map(system.stopped, hate)) / len(hate):.2f}"
-    out["spell_* stopped"] = f"{sum(map(system.stopped, spell)) / len(spell):.2f}"
-    if isinstance(system, BetterProfanity):
-        nh = sum(map(system.stopped, nonhate)) / len(nonhate)
-        out["non-hateful blocked"] = f"{nh:.2f} (censored; it cannot hold)"
-    else:
-        out["non-hateful blocked"] = f"{sum(map(system.blocked, nonhate)) / len(nonhate):.2f}"
-    out["Scunthorpe altered"] = f"{sum(map(system.altered, data['scunthorpe']))}/{len(data['scunthorpe'])}"
-    out["rustrict positives flagged"] = f"{sum(map(system.stopped, data['rpos'])) / len(data['rpos']):.2f}"
-    out["rustrict negatives flagged"] = f"{sum(map(system.stopped, data['rneg'])) / len(data['rneg']):.2f}"
+    n = 0
+    for lang, texts in by.items():
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(rounds):
+            for t in texts:
+                n += 1
+                t0 = time.perf_counter()
+                p.moderate(CommentContext.create("b", "v", t, now=float(n)))
+                ours.append(time.perf_counter() - t0)
+            for t in texts[:30]:
+                t0 = time.perf_counter()
+                profanity.contains_profanity(t)
+                theirs.append(time.perf_counter() - t0)
+        ours.sort()
+        out[lang] = (ours[len(ours) // 2] * 1e3, ours[int(len(ours) * 0.99)] * 1e3, statistics.median(theirs) * 1e3)
     return out
 
 
+def lines(data_dir: str, name: str) -> list[str]:
+    with open(os.path.join(data_dir, name), encoding="utf-8") as f:
+        return [x.rstrip("\n") for x in f if x.strip() and not x.startswith("#")]
+
+
 def cpu_rate(fn, texts: list[str]) -> float:
-    """Comments per CPU second of this process (one core: the loop is single-threaded)."""
     t0 = time.process_time()
     for x in texts:
         fn(x)
@@ -109,64 +139,73 @@ def cpu_rate(fn, texts: list[str]) -> float:
 
 
 def main(argv: list[str]) -> int:
-    data_dir = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "moderation")
-    data_dir = os.path.normpath(data_dir)
-    if not os.path.isfile(os.path.join(data_dir, "hatecheck_dev.csv")):
-        print(f"moderation benchmark: data folder {data_dir} not found (expected hatecheck_dev.csv there); "
-              "pass DATA_DIR", file=sys.stderr)
+    ap = argparse.ArgumentParser(prog="benchmarks/moderation.py")
+    ap.add_argument("data_dir", nargs="?", default=default_data_dir())
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args(argv)
+    data_dir = os.path.normpath(args.data_dir)
+    if not os.path.isfile(os.path.join(data_dir, "hatecheck_dev.csv")) or not os.path.isdir(os.path.join(data_dir, "mhc")):
+        print(f"moderation benchmark: data folder {data_dir} not found (expected hatecheck_dev.csv and mhc/ "
+              "there); pass DATA_DIR", file=sys.stderr)
         return 2
-    data = load(data_dir)
-    texts = [r["test_case"] for r in data["hatecheck"]] + data["rpos"] + data["rneg"]
-    onair, bp = Onair(), BetterProfanity()
-    print(f"data: {data_dir}  ({len(data['hatecheck'])} HateCheck cases, {len(texts)} comments for speed)")
-    print(f"machine: nproc={os.cpu_count()}\n")
-    rows = {s.name: quality(s, data) for s in (onair, bp)}
-    # comments/s, alternating A B A B, median of rounds
-    sample = texts[:600]
-    pr: list[float] = []
-    br: list[float] = []
-    for _ in range(3):
-        pr.append(cpu_rate(onair.verdict, sample))
-        br.append(cpu_rate(bp.stopped, sample[:150]))
-    rows[onair.name]["comments/s (one core)"] = f"{statistics.median(pr):,.0f}"
-    rows[bp.name]["comments/s (one core)"] = f"{statistics.median(br):,.0f}"
-    keys = list(next(iter(rows.values())))
-    w = max(map(len, keys)) + 2
-    print(f"{'':{w}}{onair.name:>28}{bp.name:>36}")
-    for k in keys:
-        print(f"{k:{w}}{rows[onair.name][k]:>28}{rows[bp.name][k]:>36}")
-    print("targets: hateful >= 0.75, spell >= 0.90, non-hateful blocked <= 0.20, Scunthorpe 0/22\n")
+    cases = load_cases(data_dir)
+    print(f"data: {data_dir} ({len(cases)} cases in {len({c.lang for c in cases})} languages); "
+          f"machine: nproc={os.cpu_count()}\n", flush=True)
+    ours = onair_held_out(cases, args.folds)
+    theirs = better_profanity_figures(cases)
+    lat = latency(cases)
+    print(f"\n{'lang':5}" + "".join(f"{c:>30}" for c in COLUMNS) + f"{'latency p50 / p99 ms':>24}")
+    print(f"{'':5}" + "".join(f"{'onair / better-profanity':>30}" for _ in COLUMNS)
+          + f"{'onair (bp p50)':>24}")
+    for lang in ours:
+        cells = []
+        for c in COLUMNS:
+            a, b = ours[lang].get(c), theirs[lang].get(c)
+            cells.append("-" if a is None else f"{a:.3f} / {b:.3f}")
+        o50, o99, b50 = lat[lang]
+        print(f"{lang:5}" + "".join(f"{x:>30}" for x in cells) + f"{f'{o50:.2f} / {o99:.2f} ({b50:.2f})':>24}")
+    print("(better-profanity cannot hold: its 'blocked' columns are the share it would censor)")
 
-    # word-list path: normalisation + one-regex profanity check vs contains_profanity
+    shipped = pipeline()
+    scun = lines(data_dir, "blns_scunthorpe.txt")
+
+    def verdict(t: str):
+        return shipped.moderate(CommentContext.create("b", "v", t, now=0.0))
+
+    altered = sum(1 for t in scun if (v := verdict(t)).action is not Action.PUBLISH or v.text != t)
+    bp_altered = sum(1 for t in scun if profanity.censor(t) != t)
+    rpos, rneg = lines(data_dir, "rustrict_positive.txt"), lines(data_dir, "rustrict_negative.txt")
+    flag = lambda t: verdict(t).action in STOPPED  # noqa: E731
+    print(f"\nScunthorpe strings altered: onair {altered}/{len(scun)}, better-profanity {bp_altered}/{len(scun)}")
+    print(f"rustrict positives flagged: onair {sum(map(flag, rpos)) / len(rpos):.2f}, better-profanity "
+          f"{sum(map(profanity.contains_profanity, rpos)) / len(rpos):.2f}; negatives flagged: onair "
+          f"{sum(map(flag, rneg)) / len(rneg):.2f}, better-profanity "
+          f"{sum(map(profanity.contains_profanity, rneg)) / len(rneg):.2f}")
+
+    texts = [c.text for c in cases[::7]]
     settings = ModerationSettings()
     ratios = []
     for _ in range(5):
-        wl = cpu_rate(lambda x: find_profanity(CommentContext.create("b", "v", x), settings), sample)
-        bpr = cpu_rate(profanity.contains_profanity, sample[:100])
+        wl = cpu_rate(lambda x: find_profanity(CommentContext.create("b", "v", x), settings), texts[:600])
+        bpr = cpu_rate(profanity.contains_profanity, texts[:100])
         ratios.append(wl / bpr)
     print(f"word-list path: {wl:,.0f} comments/s vs better_profanity {bpr:,.0f}/s; "
-          f"median ratio over 5 alternating rounds {statistics.median(ratios):.0f}x (target >= 50x)")
+          f"median ratio over 5 alternating rounds {statistics.median(ratios):.0f}x")
 
-    # latency at 500 comments/s: paced arrivals, time each call
-    sync = ModerationPipeline(lambda _b: _CONTENT_ONLY)
-    sync.filters = [f for f in sync.filters if f.name != "harassment"]
-    whole = ModerationPipeline(lambda _b: _CONTENT_ONLY)
-    for label, pipe in (("synchronous filters (no classifier)", sync), ("whole step incl. classifier", whole)):
-        lat = []
-        start = time.perf_counter()
-        n = 2000
-        for i in range(n):
-            due = start + i / 500.0
-            while time.perf_counter() < due:
-                pass
-            t0 = time.perf_counter()
-            pipe.moderate(CommentContext.create("b", f"v{i % 300}", texts[i % len(texts)], now=float(i)))
-            # queueing delay counts: latency is from the comment's due time
-            lat.append(time.perf_counter() - min(t0, due))
-        lat.sort()
-        print(f"latency at 500 comments/s, {label}: p50 {lat[n // 2] * 1e3:.3f} ms, "
-              f"p99 {lat[int(n * 0.99)] * 1e3:.3f} ms, max {lat[-1] * 1e3:.3f} ms")
-    print("targets: synchronous filters <= 5 ms p99, whole step <= 50 ms p99")
+    lat_all = []
+    start = time.perf_counter()
+    n = 2000
+    for i in range(n):
+        due = start + i / 500.0
+        while time.perf_counter() < due:
+            pass
+        t0 = time.perf_counter()
+        shipped.moderate(CommentContext.create("b", f"v{i % 300}", texts[i % len(texts)], now=float(i)))
+        lat_all.append(time.perf_counter() - min(t0, due))
+    lat_all.sort()
+    print(f"whole pipeline at 500 comments/s, all languages mixed: p50 {lat_all[n // 2] * 1e3:.3f} ms, "
+          f"p99 {lat_all[int(n * 0.99)] * 1e3:.3f} ms, max {lat_all[-1] * 1e3:.3f} ms")
+    print(TARGETS)
     return 0
 
 

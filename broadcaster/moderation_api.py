@@ -127,7 +127,8 @@ class PipelineModerator:
         verdict = await self.screen.screen(broadcast_id, viewer_id, text)
         return ModerationOutcome(_OUTCOME[verdict.action],
                                  text=verdict.text if verdict.action is Action.PUBLISH_CENSORED else None,
-                                 reason=verdict.reason or "", filter=verdict.filter or "")
+                                 reason=verdict.reason or "", filter=verdict.filter or "",
+                                 language=verdict.language or "")
 
 
 # --- authorisation ---------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``AuditLog`` is a thin writer over the store that fixes the vocabulary:
 actors are ``host``, ``admin``, ``moderator:<label>`` or ``auto``; actions are
 the constants below.  Automatic verdicts are recorded only when they matter
-(censor, hold, reject): a plain publish is not an event.
+(censor, hold, reject): a plain publish is not an event.  Their detail names
+the comment's language and the score behind the verdict (filter and reason
+name the rule).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class AuditLog:
         """Record an automatic verdict; None for a plain publish (not logged)."""
         if verdict.action is Action.PUBLISH:
             return None
-        detail = {"shown": verdict.text} if verdict.action is Action.PUBLISH_CENSORED else None
+        detail: dict[str, Any] = {"shown": verdict.text} if verdict.action is Action.PUBLISH_CENSORED else {}
         if verdict.score is not None:
-            detail = {**(detail or {}), "score": round(verdict.score, 4)}
+            detail["score"] = round(verdict.score, 4)
+        if verdict.language is not None:
+            detail["language"] = verdict.language
         return await self.record(broadcast_id, AUTO, "auto_" + verdict.action.value, viewer_id=viewer_id, text=text,
-                                 reason=verdict.reason, filter=verdict.filter, detail=detail)
+                                 reason=verdict.reason, filter=verdict.filter, detail=detail or None)
 
     async def entries(self, broadcast_id: str, after: int = 0, limit: int = 100) -> list[AuditEntry]:
         return await self.store.list_audit(broadcast_id, after, limit)

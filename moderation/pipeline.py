@@ -1,8 +1,12 @@
 """The moderation pipeline: orders the filters and turns their findings into one Verdict.
 
 Order: access (bans, timeouts) → slow mode → spam → blocked terms →
-harassment → profanity.  The first HOLD or REJECT decides; profanity's
-censoring is applied to a comment that otherwise publishes.  A filter that
+harassment (English rules) → hate model (every language) → profanity
+(English list) → word lists (the comment's languages).  Before the filters
+run, the comment's language is identified once (`moderation.languages`,
+with the broadcast's expected languages) and handed to them in the context;
+every verdict names it.  The first HOLD or REJECT decides; censoring is
+applied to a comment that otherwise publishes.  A filter that
 raises fails closed: the comment is held for review with reason
 "filter_error" (never published, never lost) and the error is logged.
 """
@@ -11,17 +15,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from .context import CommentContext
 from .filters.access import AccessFilter
 from .filters.base import Filter
 from .filters.harassment import HarassmentFilter
+from .filters.hate_model import HateModelFilter
+from .filters.language_lists import LanguageListFilter
 from .filters.profanity import ProfanityFilter, censor
 from .filters.slowmode import SlowModeFilter
 from .filters.spam import SpamFilter
 from .filters.terms import TermsFilter
 from .settings import ModerationSettings
+from .languages.identify import identify
 from .state import ViewerState
 from .verdict import Action, Verdict
 
@@ -35,7 +43,8 @@ _DEFAULT_SETTINGS = ModerationSettings()
 
 def default_filters(state: ViewerState) -> list[Filter]:
     """The standard filters in pipeline order."""
-    return [AccessFilter(state), SlowModeFilter(), SpamFilter(), TermsFilter(), HarassmentFilter(), ProfanityFilter()]
+    return [AccessFilter(state), SlowModeFilter(), SpamFilter(), TermsFilter(), HarassmentFilter(), HateModelFilter(),
+            ProfanityFilter(), LanguageListFilter()]
 
 
 class ModerationPipeline:
@@ -61,14 +70,20 @@ class ModerationPipeline:
 
     def moderate(self, ctx: CommentContext) -> Verdict:
         """Decide about one comment."""
-        if ctx.now is None:
-            ctx = CommentContext(ctx.broadcast_id, ctx.viewer_id, ctx.text, ctx.normalized, self.clock())
         try:
             settings = self.settings_provider(ctx.broadcast_id)
         except Exception:
             log.exception("moderation settings unavailable for broadcast %s: comment held", ctx.broadcast_id)
             self.errors += 1
             return Verdict(Action.HOLD, ctx.text, "settings", "filter_error")
+        try:
+            guess = ctx.language or identify(ctx.text, settings.languages)
+        except Exception:
+            log.exception("language identification failed: comment held")
+            self.errors += 1
+            return Verdict(Action.HOLD, ctx.text, "language", "filter_error")
+        ctx = replace(ctx, now=self.clock() if ctx.now is None else ctx.now, language=guess)
+        lang = guess.primary
         spans: list[tuple[int, int]] = []
         censored_by: str | None = None
         censor_reason: str | None = None
@@ -79,18 +94,18 @@ class ModerationPipeline:
                 # fail closed: a broken filter must not let a comment through
                 log.exception("moderation filter %s failed: comment held", getattr(f, "name", f))
                 self.errors += 1
-                return Verdict(Action.HOLD, ctx.text, getattr(f, "name", None), "filter_error")
+                return Verdict(Action.HOLD, ctx.text, getattr(f, "name", None), "filter_error", language=lang)
             if res is None:
                 continue
             if res.action in (Action.HOLD, Action.REJECT):
-                return Verdict(res.action, ctx.text, f.name, res.reason, res.score)
+                return Verdict(res.action, ctx.text, f.name, res.reason, res.score, res.language or lang)
             if res.action is Action.PUBLISH_CENSORED and res.censor_spans:
                 spans.extend(res.censor_spans)
                 censored_by = censored_by or f.name
                 censor_reason = censor_reason or res.reason
         if spans:
-            return Verdict(Action.PUBLISH_CENSORED, censor(ctx.text, spans), censored_by, censor_reason)
-        return Verdict(Action.PUBLISH, ctx.text)
+            return Verdict(Action.PUBLISH_CENSORED, censor(ctx.text, spans), censored_by, censor_reason, language=lang)
+        return Verdict(Action.PUBLISH, ctx.text, language=lang)
 
     def moderate_text(self, broadcast_id: str, viewer_id: str, text: str, now: float | None = None) -> Verdict:
         """Convenience: normalise and moderate raw text."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import SettingsError
+from .languages.identify import SUPPORTED
 
 __all__ = ["Strictness", "LinkPolicy", "ModerationSettings"]
 
@@ -48,7 +49,19 @@ class ModerationSettings:
     max_mentions: int = 5
     max_char_run: int = 12             # one character repeated more than this is flooding
     max_emoji: int = 20
-    profanity: bool = True             # censor better-profanity's word list
+    profanity: bool = True             # censor better-profanity's word list (and each language's list)
+    # the broadcast's expected languages (codes of moderation.languages.SUPPORTED; empty = all):
+    # they decide short or ambiguous comments' language
+    languages: tuple[str, ...] = ()
+    # harassment strictness per language, overriding `strictness` (JSON: {"de": "high"})
+    language_strictness: tuple[tuple[str, Strictness], ...] = ()
+
+    def strictness_for(self, lang: str | None) -> Strictness:
+        """The harassment strictness for comments in `lang`."""
+        for code, level in self.language_strictness:
+            if code == lang:
+                return level
+        return self.strictness
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
@@ -57,6 +70,8 @@ class ModerationSettings:
             v = getattr(self, f.name)
             if isinstance(v, enum.Enum):
                 v = v.value
+            elif f.name == "language_strictness":
+                v = {code: level.value for code, level in v}
             elif isinstance(v, tuple):
                 v = list(v)
             out[f.name] = v
@@ -77,6 +92,9 @@ class ModerationSettings:
         return cls(**kw)
 
 
+_CODES = ", ".join(SUPPORTED)
+
+
 def _convert(name: str, value: Any) -> Any:
     if name == "strictness":
         try:
@@ -94,6 +112,24 @@ def _convert(name: str, value: Any) -> Any:
         if len(value) > 1000:
             raise SettingsError(f"{name} must have at most 1000 entries")
         return tuple(x.strip() for x in value)
+    if name == "languages":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x in SUPPORTED for x in value):
+            raise SettingsError(f"languages must be a list of language codes ({_CODES})")
+        if len(set(value)) != len(value):
+            raise SettingsError("languages must not repeat a language")
+        return tuple(value)
+    if name == "language_strictness":
+        if not isinstance(value, dict):
+            raise SettingsError("language_strictness must be an object of language code -> strictness")
+        out = []
+        for code, level in sorted(value.items()):
+            if code not in SUPPORTED:
+                raise SettingsError(f"language_strictness: unknown language {code!r} ({_CODES})")
+            try:
+                out.append((code, Strictness(level)))
+            except ValueError:
+                raise SettingsError("language_strictness values must be one of off, low, medium, high") from None
+        return tuple(out)
     if name == "profanity":
         if not isinstance(value, bool):
             raise SettingsError("profanity must be true or false")

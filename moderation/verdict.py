@@ -24,7 +24,8 @@ class Verdict:
     `text` is the comment as it would be shown: censored for
     publish_censored, the original otherwise (hold keeps it for review).
     `filter` names the filter that decided (None for a plain publish) and
-    `reason` is a stable reason code.
+    `reason` is a stable reason code; `score` the harassment score behind it,
+    if any; `language` the comment's (most likely) language code, if known.
     """
 
     action: Action
@@ -32,10 +33,12 @@ class Verdict:
     filter: str | None = None
     reason: str | None = None
     score: float | None = None
+    language: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON shape used by the CLI and the relay."""
-        return {"verdict": self.action.value, "text": self.text, "filter": self.filter, "reason": self.reason}
+        return {"verdict": self.action.value, "text": self.text, "filter": self.filter, "reason": self.reason,
+                "language": self.language, "score": None if self.score is None else round(self.score, 4)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +54,4 @@ class FilterResult:
     reason: str
     censor_spans: tuple[tuple[int, int], ...] = field(default=())
     score: float | None = None
+    language: str | None = None      # the language the finding was made in, if not the comment's first

@@ -235,9 +235,10 @@
     li.dataset.viewerId = e.viewer_id || "";
     const kind = e.action.replace(/^auto_/, "");
     const label = { publish_censored: "censored", hold: "held", reject: "rejected" }[kind] || kind;
+    const d = e.detail || {};
     li.append(span("verdict verdict-" + kind, label), span("author", e.viewer_id || "?"),
               span("text", e.text === null ? "(erased)" : e.text),
-              span("why", " — " + (e.filter || "") + (e.reason ? ": " + e.reason : "")));
+              span("why", " — " + why(e.filter, e.reason, d.language, d.score)));
     if (e.viewer_id) li.append(viewerActions(e.viewer_id));
     els.feed.append(li);
     trimFeed();
@@ -274,6 +275,13 @@
     }
   }
 
+  // "hate_model: hate_speech (de, score 0.83)": the rule, and the language and score behind it
+  function why(filter, reason, language, score) {
+    const rule = [filter, reason].filter(Boolean).join(": ");
+    const extra = [language, typeof score === "number" ? "score " + score.toFixed(2) : ""].filter(Boolean).join(", ");
+    return extra ? rule + " (" + extra + ")" : rule;
+  }
+
   function showHeld(doc) {
     els.heldCount.textContent = doc.held.length ? "(" + doc.held.length + ")" : "";
     syncList(els.held, doc.held, (h) => h.held_id, (h) => {
@@ -288,7 +296,7 @@
                                                         "reject").then(refresh).catch(refresh)),
       );
       li.append(span("author", h.author && h.author.name ? h.author.name : "?"), span("text", h.text),
-                span("why", " — " + (h.filter || "") + (h.reason ? ": " + h.reason : "")), actions);
+                span("lang", h.language || ""), span("why", " — " + why(h.filter, h.reason)), actions);
       return li;
     });
   }
@@ -311,7 +319,7 @@
       const tr = document.createElement("tr");
       const cells = [new Date(e.ts * 1000).toLocaleTimeString(), e.actor, e.action, e.viewer_id || "",
                      e.text === null || e.text === undefined ? "" : e.text,
-                     [e.filter, e.reason].filter(Boolean).join(": ")];
+                     why(e.filter, e.reason, e.detail && e.detail.language, e.detail && e.detail.score)];
       for (const value of cells) {
         const td = document.createElement("td");
         td.textContent = value;
@@ -325,11 +333,17 @@
 
   // --- settings --------------------------------------------------------------------------------------
   const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
+  const words = (text) => text.split(/[\s,]+/).filter(Boolean);
+  // "de=high fr=low" -> {de: "high", fr: "low"}; the server validates codes and levels
+  const pairs = (text) => Object.fromEntries(words(text).map((w) => { const i = w.indexOf("=");
+    return i < 0 ? [w, ""] : [w.slice(0, i), w.slice(i + 1)]; }));
 
   function loadSettings() {
     api("GET", "settings").then((s) => {
       const f = els.settings.elements;
       f.strictness.value = s.strictness;
+      f.languages.value = (s.languages || []).join(" ");
+      f.language_strictness.value = Object.entries(s.language_strictness || {}).map(([k, v]) => k + "=" + v).join(" ");
       f.slow_mode_seconds.value = s.slow_mode_seconds;
       f.link_policy.value = s.link_policy;
       f.allowed_domains.value = s.allowed_domains.join("\n");
@@ -341,7 +355,9 @@
   els.settings.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const f = els.settings.elements;
-    const body = { strictness: f.strictness.value, slow_mode_seconds: Number(f.slow_mode_seconds.value || 0),
+    const body = { strictness: f.strictness.value, languages: words(f.languages.value),
+                   language_strictness: pairs(f.language_strictness.value),
+                   slow_mode_seconds: Number(f.slow_mode_seconds.value || 0),
                    link_policy: f.link_policy.value, allowed_domains: lines(f.allowed_domains.value),
                    blocked_terms: lines(f.blocked_terms.value), allowed_terms: lines(f.allowed_terms.value) };
     els.settingsStatus.textContent = "saving…";

@@ -28,6 +28,8 @@ class ModerationOutcome:
     reason: str = ""
     #: which filter decided
     filter: str = ""
+    #: the comment's language (code), as moderation identified it; "" if unknown
+    language: str = ""
 
 
 class CommentModerator(Protocol):

@@ -444,7 +444,8 @@ class ChatRelay:
             return
         self.metrics.comments.labels(outcome.action.value).inc()
         if outcome.action is Action.HOLD:
-            held = Held("h_" + secrets.token_urlsafe(9), {**comment, "reason": outcome.reason, "filter": outcome.filter})
+            held = Held("h_" + secrets.token_urlsafe(9), {**comment, "reason": outcome.reason, "filter": outcome.filter,
+                                                          "language": outcome.language})
             await self.bus.hold(bid, held)
             self.send(viewer, proto.error_event("held_for_review", "your comment is held for review",
                                                 held_id=held.id, reason=outcome.reason))
@@ -481,7 +482,7 @@ class ChatRelay:
         held = await self.bus.take_held(broadcast_id, held_id)
         if held is None:
             return None
-        comment = {k: v for k, v in held.comment.items() if k not in ("reason", "filter")}
+        comment = {k: v for k, v in held.comment.items() if k not in ("reason", "filter", "language")}
         comment["seq"] = await self.publish_comment(broadcast_id, comment)
         return comment
 

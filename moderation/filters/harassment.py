@@ -14,8 +14,9 @@ Misspellings are undone per token before lookup: joined words are split
 against the gcide word list of the `english-words` package) are matched to a
 lexicon word one deletion or one swap away ("hatrd", "haet").
 
-The score (0–1) maps to hold/reject by the broadcast's strictness
-(`THRESHOLDS`), Twitch-AutoMod style.  Runs in microseconds; no batching.
+The score (0–1) maps to hold/reject by the broadcast's strictness for
+English (`THRESHOLDS`), Twitch-AutoMod style.  English only: a comment
+confidently in another language is left to `filters/hate_model`.  Runs in microseconds; no batching.
 """
 
 from __future__ import annotations
@@ -280,11 +281,15 @@ class HarassmentFilter:
         _fuzzy_index()  # load the word list up front, not on the first comment
 
     def check(self, ctx: CommentContext, settings: ModerationSettings) -> FilterResult | None:
-        if settings.strictness is Strictness.OFF:
+        guess = ctx.language
+        if guess is not None and guess.confident and "en" not in guess.languages:
+            return None  # confidently another language: the hate model's job (English words here mislead: "die")
+        strictness = settings.strictness_for("en")
+        if strictness is Strictness.OFF:
             return None
         profane = compile_wordlist().search(ctx.normalized.text) is not None
         s = score_text(ctx.normalized.text, profane)
-        hold_at, reject_at = THRESHOLDS[settings.strictness]
+        hold_at, reject_at = THRESHOLDS[strictness]
         if s.value >= reject_at:
             return FilterResult(Action.REJECT, s.category or "harassment", score=s.value)
         if s.value >= hold_at:

@@ -186,3 +186,46 @@ async def test_console_shows_user_text_as_text_and_handles_held_queue(mod_nodes,
         assert json.dumps(await console.locator("#audit").text_content()).count("set_settings") == 1
     finally:
         await context.close()
+
+
+async def test_console_screenshot_shows_held_comment_with_language_and_reason(mod_nodes, browser, tmp_path,  # noqa: F811
+                                                                               record_property) -> None:
+    """A German comment held by the hate model: the console's held queue shows its language and the rule
+    behind it, and the audit log names them too (screenshot kept as a test artefact)."""
+    node = mod_nodes()
+    b = node.create_broadcast("multilingual")
+    bid, host = b["id"], b["host_token"]
+    status, _ = node.request("PUT", f"/api/broadcasts/{bid}/moderation/settings",
+                             {"languages": ["de", "en"], "language_strictness": {"de": "high"}}, token=host)
+    assert status == 200
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        console = await context.new_page()
+        await console.goto(f"{node.base}/console/{bid}#token={host}")
+        await console.wait_for_function(
+            "() => window.onairConsole && window.onairConsole.connected", timeout=10_000)
+        assert await console.locator("#s-languages").input_value() == "de en"
+        assert await console.locator("#s-lang-strictness").input_value() == "de=high"
+        viewer = await _open_watch(context, node.base, bid)
+        text = "Imigranci to śmieci, trzeba ich wszystkich wyrzucić."  # Polish, though the host expects de/en
+        await viewer.evaluate("([t]) => window.onairChat.send(t)", [text])
+        held = console.locator("#held li", has_text="Imigranci")
+        await held.wait_for(timeout=5_000)
+        assert await held.locator(".lang").text_content() == "pl"
+        assert await held.locator(".why").text_content() == " — hate_model: hate_speech"
+        # the feed and the audit log name the language and the score behind the verdict
+        auto = console.locator("#feed li.auto", has_text="Imigranci")
+        await auto.wait_for(timeout=5_000)
+        why = await auto.locator(".why").text_content()
+        assert why.startswith(" — hate_model: hate_speech (pl, score 0.")
+        await console.locator("#audit tr", has_text="auto_hold").wait_for(timeout=5_000)
+        shot = tmp_path / "console-held-language.png"
+        await console.screenshot(path=str(shot), full_page=True)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+        record_property("screenshot", str(shot))
+        status, doc = node.request("GET", f"/api/broadcasts/{bid}/moderation/audit", token=host)
+        entry = next(e for e in doc["entries"] if e["action"] == "auto_hold")
+        assert entry["filter"] == "hate_model" and entry["reason"] == "hate_speech"
+        assert entry["detail"]["language"] == "pl" and 0.5 <= entry["detail"]["score"] <= 1
+    finally:
+        await context.close()

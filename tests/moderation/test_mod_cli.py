@@ -22,7 +22,8 @@ def test_cli_verdicts() -> None:
     assert [o["verdict"] for o in out] == ["publish", "publish_censored", "reject", "hold", "reject",
                                           "publish", "publish", "publish"]  # repeats are not spam here
     assert out[1] == {"verdict": "publish_censored", "text": "lol **** this", "filter": "profanity",
-                      "reason": "profanity"}
+                      "reason": "profanity", "language": "en", "score": None}
+    assert out[6]["language"] == "zh"
     assert out[4]["reason"] == "blocked_term"
 
 

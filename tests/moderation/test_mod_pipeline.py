@@ -18,13 +18,14 @@ from moderation.verdict import Action, FilterResult, Verdict
 )
 def test_non_latin_and_emoji_published_unchanged(text: str) -> None:
     v = ModerationPipeline().moderate_text("b", "v", text, now=0.0)
-    assert v == Verdict(Action.PUBLISH, text)
+    assert v == Verdict(Action.PUBLISH, text, language=v.language)
+    assert v.language == {"你": "zh", "م": "ar"}.get(text[0])  # Russian is not one of the eleven: no language
 
 
 def test_censored_verdict_keeps_rest_of_text() -> None:
     v = ModerationPipeline().moderate_text("b", "v", "that was f.u.c.k.i.n.g great", now=0.0)
     assert v.to_dict() == {"verdict": "publish_censored", "text": "that was **** great",
-                           "filter": "profanity", "reason": "profanity"}
+                           "filter": "profanity", "reason": "profanity", "language": "en", "score": None}
 
 
 class Boom:

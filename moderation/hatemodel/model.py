@@ -1,0 +1,66 @@
+"""Loading and running the hate model; the weights ship inside the package, nothing is downloaded.
+
+The file (`hate_model.json.gz`, written by the training script) holds the
+bias, the weight of every kept feature, the identity and slur expressions of
+the masker, and the template-held-out cross-validation figures measured when
+it was trained.  A score is a dictionary look-up per feature and one
+logistic: about 0.1–0.3 ms per comment in CPython (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .features import Masker, features, prepare
+
+__all__ = ["HateModel", "MODEL_PATH"]
+
+MODEL_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hate_model.json.gz")
+
+
+@dataclass(frozen=True)
+class HateModel:
+    weights: dict[str, float]
+    bias: float
+    masker: Masker
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "HateModel":
+        masker = Masker(frozenset(doc["identities"]), frozenset(doc["slurs"]))
+        meta = {k: v for k, v in doc.items() if k not in ("weights", "identities", "slurs", "bias")}
+        return cls({k: float(v) for k, v in doc["weights"].items()}, float(doc["bias"]), masker, meta)
+
+    @classmethod
+    def load(cls, path: str = MODEL_PATH) -> "HateModel":
+        return _load(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.meta, "bias": self.bias, "identities": sorted(self.masker.identities),
+                "slurs": sorted(self.masker.slurs), "weights": self.weights}
+
+    def score_prepared(self, prepared: str) -> float:
+        """P(hateful) of an already prepared comment (`features.prepare`)."""
+        feats = features(prepared, self.masker)
+        if not feats:
+            return 1.0 / (1.0 + math.exp(-self.bias))
+        w = self.weights
+        z = self.bias + sum(w.get(f, 0.0) for f in feats) / math.sqrt(len(feats))
+        z = max(-50.0, min(50.0, z))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def score(self, text: str, lang: str | None = None) -> float:
+        """P(hateful) of a raw comment read as language `lang`."""
+        return self.score_prepared(prepare(text, lang))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> HateModel:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return HateModel.from_dict(json.load(f))
