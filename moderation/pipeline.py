@@ -29,7 +29,7 @@ from .filters.slowmode import SlowModeFilter
 from .filters.spam import SpamFilter
 from .filters.terms import TermsFilter
 from .settings import ModerationSettings
-from .languages.identify import identify
+from .languages.identify import identify, warm_up
 from .state import ViewerState
 from .verdict import Action, Verdict
 
@@ -67,6 +67,7 @@ class ModerationPipeline:
         self.clock = clock
         self.filters: list[Filter] = list(filters) if filters is not None else default_filters(self.state)
         self.errors = 0  # filter failures (each one held a comment)
+        warm_up()  # the language model loads now (once per process), not on the first comment
 
     def moderate(self, ctx: CommentContext) -> Verdict:
         """Decide about one comment."""

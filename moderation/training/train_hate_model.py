@@ -49,6 +49,7 @@ ITERS = 200
 LR = 0.1
 POS_WEIGHT = 0.5      # hateful cases are 70% of the data: weigh them down
 PRUNE_BELOW = 1e-3    # weights smaller than this are dropped from the file
+BALANCE = 0.0         # 0: every case weighs the same; 1: every functionality of a language weighs the same
 HOLD_AT = 0.5         # the probability "medium" holds at (moderation.filters.hate_model)
 
 
@@ -100,7 +101,8 @@ def learn_fillers(cases: Iterable[Case]) -> tuple[set[str], set[str]]:
     return {p for p, n in ident.items() if n >= 2}, slurs
 
 
-def fit(docs: Sequence[set[str]], labels: Sequence[bool]) -> tuple[dict[str, float], float]:
+def fit(docs: Sequence[set[str]], labels: Sequence[bool],
+        case_weights: Sequence[float] | None = None) -> tuple[dict[str, float], float]:
     """Logistic regression over binary features scaled by 1/sqrt(features in the comment)."""
     vocab: dict[str, int] = {}
     rows: list[int] = []
@@ -116,6 +118,8 @@ def fit(docs: Sequence[set[str]], labels: Sequence[bool]) -> tuple[dict[str, flo
     val = (1.0 / np.sqrt(np.maximum(np.bincount(r, minlength=n), 1)))[r]
     y = np.asarray(labels, dtype=float)
     sw = np.where(y == 1, POS_WEIGHT, 1.0)
+    if case_weights is not None:
+        sw = sw * np.asarray(case_weights, dtype=float)
     sw /= sw.sum()
     w = np.zeros(v)
     b = 0.0
@@ -137,12 +141,20 @@ def fit(docs: Sequence[set[str]], labels: Sequence[bool]) -> tuple[dict[str, flo
     return {names[j]: round(float(w[j]), 4) for j in np.flatnonzero(np.abs(w) >= PRUNE_BELOW)}, float(b)
 
 
+def case_weights(cases: Sequence[Case]) -> list[float] | None:
+    """Per-case weights: with BALANCE, every (language, functionality) weighs the same in total."""
+    if not BALANCE:
+        return None
+    n = Counter((c.lang, c.functionality) for c in cases)
+    return [1.0 / n[(c.lang, c.functionality)] ** BALANCE for c in cases]
+
+
 def train(cases: Sequence[Case], meta: dict | None = None) -> HateModel:
     """One model from `cases` (fillers learned from them too)."""
     ident, slurs = learn_fillers(cases)
     masker = Masker(ident, slurs)
     docs = [features(prepare(c.text, c.lang), masker) for c in cases]
-    weights, bias = fit(docs, [c.hateful for c in cases])
+    weights, bias = fit(docs, [c.hateful for c in cases], case_weights(cases))
     return HateModel(weights, bias, masker, dict(meta or {}))
 
 

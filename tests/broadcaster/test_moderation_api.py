@@ -330,3 +330,28 @@ async def test_a_failing_store_holds_comments_instead_of_publishing(tmp_path, ai
     await asyncio.sleep(0.2)
     assert not [e for e in viewer.events if e.get("type") == "comment"]
     await viewer.ws.close()
+
+
+async def test_language_settings_and_held_comments_name_their_language(mod_node: ModNode) -> None:
+    bid, host = await setup_broadcast(mod_node)
+    path = mod_path(bid, "settings")
+    assert await mod_node.call("PUT", path, host, {"languages": ["de", "xx"]}) == \
+        (400, {"error": "languages must be a list of language codes (en, ar, nl, fr, de, hi, it, zh, pl, pt, es)"})
+    assert await mod_node.call("PUT", path, host, {"language_strictness": {"de": "extreme"}}) == \
+        (400, {"error": "language_strictness values must be one of off, low, medium, high"})
+    status, doc = await mod_node.call("PUT", path, host, {"languages": ["de", "en"],
+                                                          "language_strictness": {"fr": "off"}})
+    assert status == 200 and doc["languages"] == ["de", "en"] and doc["language_strictness"] == {"fr": "off"}
+    author = await mod_node.viewer(bid, name="author")
+    await author.comment("Ich kann Ausländer einfach nicht ausstehen, die sind alle Abschaum.")
+    await author.expect("error", code="held_for_review")
+    await author.comment("Les immigrés sont des parasites qui ruinent ce pays.")  # French: off on this broadcast
+    assert (await author.expect("comment"))["text"].startswith("Les immigrés")
+    status, held = await mod_node.call("GET", mod_path(bid, "held"), host)
+    assert [(h["language"], h["filter"], h["reason"]) for h in held["held"]] == [("de", "hate_model", "hate_speech")]
+    entry = (await audit_actions(mod_node, bid, host))[-1]
+    assert entry["action"] == "auto_hold" and entry["detail"]["language"] == "de" and entry["detail"]["score"] >= 0.5
+    # approving publishes the comment without the moderation fields
+    status, doc = await mod_node.call("POST", mod_path(bid, f"held/{held['held'][0]['held_id']}/approve"), host)
+    assert status == 200 and "language" not in doc["comment"] and "filter" not in doc["comment"]
+    await author.ws.close()

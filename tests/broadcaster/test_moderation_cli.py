@@ -39,7 +39,9 @@ def test_moderate_reads_the_broadcasts_stored_settings(mod_nodes, tmp_path) -> N
     assert r.returncode == 2 and r.stderr.strip() == "onair moderate: --config/--data-dir/--redis-url need --broadcast"
     # without --broadcast it is the plain moderation CLI
     r = moderate([], "hello\n")
-    assert json.loads(r.stdout) == {"verdict": "publish", "text": "hello", "filter": None, "reason": None}
+    out = json.loads(r.stdout)
+    assert {k: out[k] for k in ("verdict", "text", "filter", "reason", "score")} == \
+        {"verdict": "publish", "text": "hello", "filter": None, "reason": None, "score": None}
 
 
 def test_moderate_with_redis(mod_nodes, redis_url: str) -> None:  # noqa: F811
