@@ -19,6 +19,11 @@ he says: \"…\"") counts as reported speech too (only very strong quoted
 hate, scoring ≥ hold/0.7, is held).
 The English rules follow the same principle.
 
+Too short to judge: a comment of fewer than `MIN_WORDS` words (Chinese: two
+characters count as a word) is not scored.  The model reads a bare group
+name ("gay", "Tyson Gay") as the start of a slur template; listed slurs and
+profanity in short comments are still censored by the word lists.
+
 English comments are the hand-written rules' job (`filters/harassment`,
 better on English than this model on held-out templates): the model skips a
 comment whose most likely language is English (a code-switched comment
@@ -43,10 +48,19 @@ MODEL_THRESHOLDS: dict[Strictness, tuple[float, float]] = {
     Strictness.MEDIUM: (0.5, 0.97),
     Strictness.HIGH: (0.4, 0.95),
 }
+MIN_WORDS = 3
 QUOTE_WEIGHT = 0.7   # a comment that quotes and comments: the whole counts at this share, its own words in full
 _ORDER = (Strictness.OFF, Strictness.LOW, Strictness.MEDIUM, Strictness.HIGH)
 _QUOTED = re.compile(r'"[^"]+"|“[^“”]+”|„[^„“”]+[“”]|«[^«»]+»|「[^「」]+」|『[^『』]+』|”[^”]+”')
 _OWN_WORDS = re.compile(r"\w+")
+
+
+def _words(text: str) -> int:
+    n = 0
+    for w in _OWN_WORDS.findall(text):
+        cjk = sum(1 for c in w if "\u3400" <= c <= "\u9fff")
+        n += max(1, (cjk + 1) // 2) if cjk else 1
+    return n
 
 
 def own_words(text: str) -> str | None:
@@ -76,7 +90,9 @@ class HateModelFilter:
         if level is Strictness.OFF:
             return None
         lang = langs[0] if langs else None
-        p = self.model.score(ctx.text, lang)
+        if _words(ctx.normalized.text) < MIN_WORDS:
+            return None
+        p = self.model.score_normalized(ctx.normalized.text, lang)
         own = own_words(ctx.text)
         if own is not None:
             p = max(self.model.score(own, lang), p * QUOTE_WEIGHT)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from .features import Masker, features, prepare
+from .features import Masker, features, prepare, prepare_normalized
 
 __all__ = ["HateModel", "MODEL_PATH"]
 
@@ -58,6 +58,10 @@ class HateModel:
     def score(self, text: str, lang: str | None = None) -> float:
         """P(hateful) of a raw comment read as language `lang`."""
         return self.score_prepared(prepare(text, lang))
+
+    def score_normalized(self, normalized: str, lang: str | None = None) -> float:
+        """P(hateful) of a comment already through `moderation.normalize`."""
+        return self.score_prepared(prepare_normalized(normalized, lang))
 
 
 @lru_cache(maxsize=4)
