@@ -19,10 +19,11 @@ he says: \"…\"") counts as reported speech too (only very strong quoted
 hate, scoring ≥ hold/0.7, is held).
 The English rules follow the same principle.
 
-Too short to judge: a comment of fewer than `MIN_WORDS` words (Chinese: two
-characters count as a word) is not scored.  The model reads a bare group
-name ("gay", "Tyson Gay") as the start of a slur template; listed slurs and
-profanity in short comments are still censored by the word lists.
+Too short to judge: a comment of one word, or of two words in a language
+not identified with confidence (Chinese: two characters count as a word), is
+not scored.  The model reads a bare group name ("gay", "Tyson Gay") as the
+start of a slur template; listed slurs and profanity in short comments are
+still censored by the word lists.
 
 English comments are the hand-written rules' job (`filters/harassment`,
 better on English than this model on held-out templates): the model skips a
@@ -48,7 +49,7 @@ MODEL_THRESHOLDS: dict[Strictness, tuple[float, float]] = {
     Strictness.MEDIUM: (0.5, 0.97),
     Strictness.HIGH: (0.4, 0.95),
 }
-MIN_WORDS = 3
+MIN_WORDS = 3           # fewer: scored only when the language is certain (and never one word)
 QUOTE_WEIGHT = 0.7   # a comment that quotes and comments: the whole counts at this share, its own words in full
 _ORDER = (Strictness.OFF, Strictness.LOW, Strictness.MEDIUM, Strictness.HIGH)
 _QUOTED = re.compile(r'"[^"]+"|“[^“”]+”|„[^„“”]+[“”]|«[^«»]+»|「[^「」]+」|『[^『』]+』|”[^”]+”')
@@ -59,7 +60,7 @@ def _words(text: str) -> int:
     n = 0
     for w in _OWN_WORDS.findall(text):
         cjk = sum(1 for c in w if "\u3400" <= c <= "\u9fff")
-        n += max(1, (cjk + 1) // 2) if cjk else 1
+        n += max(1, cjk // 2) if cjk else 1
     return n
 
 
@@ -90,7 +91,8 @@ class HateModelFilter:
         if level is Strictness.OFF:
             return None
         lang = langs[0] if langs else None
-        if _words(ctx.normalized.text) < MIN_WORDS:
+        words = _words(ctx.normalized.text)
+        if words < MIN_WORDS and (words < 2 or guess is None or not guess.confident):
             return None
         p = self.model.score_normalized(ctx.normalized.text, lang)
         own = own_words(ctx.text)

@@ -39,7 +39,7 @@ SHORT_LETTERS = 12
 
 # Frequent Hindi/Urdu words as typed in Latin letters, leaving out those that
 # are also common words of the other Latin-script languages ("the", "main",
-# "se", "par", "ja"); two distinct hits are needed (one in a two-word comment).
+# "se", "par", "ja"); two distinct hits are needed, or one of `_HINDI_MARKERS`.
 _HINGLISH = frozenset("""
 hai hain nahi nahin nai mujhe mujhko tujhe tujhko tum tumhe tumhara tumhari aap aapko hum humko hame hamein
 yeh woh voh unko inko unhe inhe unka inka uska iska kya kyun kyon kaise kahan kab aur bhi bahut bohot sab
@@ -107,9 +107,17 @@ def _scripts(text: str) -> tuple[list[str], int]:
     return found, latin
 
 
+# Of those, words no other language here has at all: one is enough.
+_HINDI_MARKERS = frozenset("""
+hai hain nahi nahin mujhe mujhko tujhe tujhko tumhe tumhara tumhari aapko humko hamein unko inko unhe inhe
+kyun kyon kaise kahan hota hoti hote chahiye sakte sakta sakti mera meri mere tera teri tere apna apni apne
+bahut bohot karna karte karta karti
+""".split())
+
+
 def _romanised_hindi(words: list[str]) -> bool:
     hits = {w for w in words if w in _HINGLISH}
-    return len(hits) >= 2 or (len(hits) == 1 and len(words) <= 2 and len(next(iter(hits))) >= 3)
+    return len(hits) >= 2 or bool(hits & _HINDI_MARKERS)
 
 
 def identify(text: str, expected: tuple[str, ...] = ()) -> LanguageGuess:

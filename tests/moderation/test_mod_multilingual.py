@@ -75,6 +75,11 @@ def test_a_bare_group_name_is_not_hate(text: str) -> None:
     assert verdict(text).action is Action.PUBLISH
 
 
+def test_a_short_comment_in_a_certain_language_is_judged() -> None:
+    v = verdict("Imigranci to robactwo.")  # three words, certainly Polish
+    assert v.action in BLOCKED and v.language == "pl"
+
+
 def test_a_bare_quote_of_hate_is_still_held() -> None:
     assert verdict("\"Flüchtlinge sind Ungeziefer\"").action in BLOCKED
 
