@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from broadcaster import json_input
+from ingest.http_body import BodyError, read_body
 
 log = logging.getLogger("onair.http")
 
@@ -32,21 +34,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(500, "internal server error")
 
 
+def body_error(exc: BodyError) -> web.HTTPException:
+    """The aiohttp answer for a body that could not be read (413 too large, 408 too slow)."""
+    if exc.status == 413:
+        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=exc.reason)
+    return web.HTTPRequestTimeout(text=exc.reason)
+
+
 async def read_json_object(request: web.Request, max_bytes: int = 64 * 1024) -> dict:
-    """The request body as a JSON object, or a 400/413/415 with a clear message."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length,
-                                            text=f"request body larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(raw),
-                                            text=f"request body larger than {max_bytes} bytes")
+    """The whole request body as a JSON object (strict: see :mod:`broadcaster.json_input`),
+    or a 400/408/413 with a clear message."""
+    try:
+        raw = await read_body(request, max_bytes)
+    except BodyError as exc:
+        raise body_error(exc) from None
     if not raw:
         return {}
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from None
+        body = json_input.loads(raw)
+    except json_input.JsonInputError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="the request body must be a JSON object")
     return body

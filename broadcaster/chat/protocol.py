@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from broadcaster import json_input
+
 REACTION_KINDS = ("like", "celebrate", "love", "insightful", "curious")
 MAX_TEXT = 500
 MAX_NAME = 40
@@ -64,8 +66,8 @@ ClientMessage = Hello | CommentIn | React
 
 def parse_client_message(raw: str) -> ClientMessage:
     try:
-        doc = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+        doc = json_input.loads(raw)
+    except json_input.JsonInputError:  # also NaN/Infinity, numbers beyond ±2^53, deep nesting
         raise ProtocolError("invalid_json", "message is not valid JSON") from None
     if not isinstance(doc, dict):
         raise ProtocolError("bad_message", "message must be a JSON object")

@@ -8,7 +8,7 @@
     OPTIONS both                                      CORS preflight, Accept-Post
 
 Every answer carries CORS headers so a page on another origin can publish.
-Errors are ``{"error": reason}`` with 400/401/404/409/413/415/503.  Requests
+Errors are ``{"error": reason}`` with 400/401/404/408/409/413/415/503.  Requests
 are checked cheapest first (key prefix, Content-Type, size, SDP) before any
 peer connection exists; a peer connection created for a publish the hub then
 refuses is closed before the answer goes out.
@@ -26,6 +26,7 @@ from aiohttp import web
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from multidict import CIMultiDict
 
+from ingest.http_body import BodyError, read_body
 from ingest.source import IngestHub, PublishRefused, redact
 from ingest.whip.encoder import EncoderOptions
 from ingest.whip.errors import OfferError, WhipError
@@ -119,11 +120,10 @@ class WhipEndpoint:
         content_type = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if content_type != "application/sdp":
             raise WhipError(415, "Content-Type must be application/sdp")
-        if request.content_length is not None and request.content_length > limit:
-            raise WhipError(413, f"SDP offer larger than {limit} bytes")
-        raw = await request.content.read(limit + 1)
-        if len(raw) > limit:
-            raise WhipError(413, f"SDP offer larger than {limit} bytes")
+        try:
+            raw = await read_body(request, limit, what="SDP offer")
+        except BodyError as exc:
+            raise WhipError(exc.status, exc.reason) from None
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -156,7 +156,7 @@ class WhipEndpoint:
             offer = await self._read_offer(request)
             summary = check_offer(offer)
         except WhipError as exc:
-            code = {413: "offer_too_large", 415: "bad_content_type"}.get(exc.status, "bad_offer")
+            code = {408: "offer_timeout", 413: "offer_too_large", 415: "bad_content_type"}.get(exc.status, "bad_offer")
             return self._refuse(request, exc.status, exc.reason, code)
         if self.sessions.count >= self.options.max_sessions:
             return self._refuse(request, 503, "too many WHIP sessions on this node", "busy", **{"Retry-After": "5"})

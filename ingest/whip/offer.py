@@ -1,5 +1,7 @@
 """Checks on a WHIP SDP offer before any peer connection exists, free of I/O.
 
+A malformed offer is a 400 with the reason, never an error inside aiortc.
+
 aiortc accepts a lot and fails late (or answers with every section rejected);
 these checks turn the common bad offers into one exact reason each, so the
 publisher learns what is wrong and the node never builds a peer connection for
@@ -9,6 +11,8 @@ an offer it cannot use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from aiortc.sdp import SessionDescription
 
 from ingest.whip.errors import OfferError
 
@@ -84,6 +88,30 @@ def parse_offer(text: str) -> OfferSummary:
     return OfferSummary(tuple(sections))
 
 
+def check_transport(text: str) -> None:
+    """Parse the offer as aiortc will, and check each media section carries what ICE and DTLS need.
+
+    aiortc's parser and ``setRemoteDescription`` fail on a malformed offer with
+    whatever Python error the bad line happens to cause (``AssertionError``,
+    ``IndexError``, ``AttributeError`` ...); here every one of them is an
+    :class:`OfferError` (400) before a peer connection exists.
+    """
+    try:
+        description = SessionDescription.parse(text)
+    except Exception as exc:  # noqa: BLE001 - any failure of the parser is a malformed offer
+        detail = str(exc) or type(exc).__name__
+        raise OfferError(f"invalid SDP offer: aiortc cannot parse it ({detail[:120]})") from None
+    for media in description.media:
+        if media.kind not in ("audio", "video"):
+            continue
+        if not media.ice.usernameFragment or not media.ice.password:
+            raise OfferError(f"invalid SDP offer: the {media.kind} section has no ICE credentials "
+                             "(a=ice-ufrag, a=ice-pwd)")
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise OfferError(f"invalid SDP offer: the {media.kind} section has no DTLS fingerprint and role "
+                             "(a=fingerprint, a=setup)")
+
+
 def check_offer(text: str) -> OfferSummary:
     """The offer if WHIP ingest can take it; otherwise :class:`OfferError` with the reason."""
     summary = parse_offer(text)
@@ -107,4 +135,5 @@ def check_offer(text: str) -> OfferSummary:
         offered = ", ".join(audios[0].codecs) or "none"
         raise OfferError(f"no supported audio codec in the offer (offered: {offered}; supported: "
                          f"{', '.join(AUDIO_CODECS)})")
+    check_transport(text)
     return summary

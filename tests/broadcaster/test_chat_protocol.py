@@ -26,6 +26,8 @@ def test_parse_valid_messages() -> None:
 @pytest.mark.parametrize("raw, code, message", [
     ("", "invalid_json", "message is not valid JSON"),
     ("[" * 100_000, "invalid_json", "message is not valid JSON"),
+    ('{"type":"hello","name":"a","since":NaN}', "invalid_json", "message is not valid JSON"),
+    ('{"type":"hello","name":"a","since":1e400}', "invalid_json", "message is not valid JSON"),
     ('"x"', "bad_message", "message must be a JSON object"),
     ('{"kind":"like"}', "bad_message", "message needs a string 'type'"),
     ('{"type":"x"}', "unknown_type", "unknown message type 'x'"),

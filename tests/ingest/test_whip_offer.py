@@ -18,10 +18,13 @@ VIDEO = ("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=sendonly\r\na=rtpmap:96 VP8/900
          "a=rtpmap:97 rtx/90000\r\n")
 AUDIO = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n"
 HEAD = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+# what ICE and DTLS need, once for every section
+TRANSPORT = ("a=ice-ufrag:Xk2p\r\na=ice-pwd:c2VjcmV0c2VjcmV0c2VjcmV0\r\na=setup:actpass\r\n"
+             "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\n")
 
 
 def test_offer_with_video_and_audio_is_accepted() -> None:
-    summary = check_offer(HEAD + VIDEO + AUDIO)
+    summary = check_offer(HEAD + TRANSPORT + VIDEO + AUDIO)
     assert summary.video_codec == "VP8"
     assert summary.audio_codec == "opus"
 
@@ -40,6 +43,13 @@ def test_offer_with_video_and_audio_is_accepted() -> None:
      "no supported video codec in the offer (offered: AV1, rtx; supported: H264, VP8)"),
     (HEAD + VIDEO + AUDIO.replace("opus", "G722"),
      "no supported audio codec in the offer (offered: G722; supported: opus)"),
+    (HEAD + VIDEO + AUDIO, "invalid SDP offer: the video section has no ICE credentials (a=ice-ufrag, a=ice-pwd)"),
+    (HEAD + TRANSPORT.replace("a=setup:actpass\r\n", "") + VIDEO,
+     "invalid SDP offer: the video section has no DTLS fingerprint and role (a=fingerprint, a=setup)"),
+    (HEAD + TRANSPORT + VIDEO.replace("a=rtpmap:96 VP8/90000", "a=rtpmap:96 VP8"),
+     "invalid SDP offer: aiortc cannot parse it (list index out of range)"),
+    (HEAD + TRANSPORT + VIDEO.replace("96 97", "96 300"),
+     "invalid SDP offer: aiortc cannot parse it (AssertionError)"),
 ])
 def test_bad_offers_have_exact_reasons(text: str, reason: str) -> None:
     with pytest.raises(OfferError) as info:
@@ -147,3 +157,34 @@ def test_annexb_helpers_raise_only_value_error(data: bytes) -> None:
             helper(data)
         except ValueError:
             pass
+
+
+async def test_every_truncation_of_a_real_offer_is_a_400_or_negotiates() -> None:
+    # what a short body read used to hand aiortc: some cuts raised AttributeError/AssertionError (500s)
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
+
+    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    publisher.addTransceiver(PatternVideoTrack(), direction="sendonly")
+    publisher.addTransceiver(ToneAudioTrack(), direction="sendonly")
+    with restrict_host_addresses(("127.0.0.1",)):
+        await publisher.setLocalDescription(await publisher.createOffer())
+    offer = publisher.localDescription.sdp
+    await publisher.close()
+    refused = 0
+    for cut in range(1, len(offer) + 1, 5):
+        try:
+            check_offer(offer[:cut])
+        except OfferError as exc:
+            assert exc.status == 400
+            refused += 1
+            continue
+        answerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            with restrict_host_addresses(("127.0.0.1",)):  # no test traffic leaves loopback
+                await answerer.setRemoteDescription(RTCSessionDescription(sdp=offer[:cut], type="offer"))
+                await answerer.setLocalDescription(await answerer.createAnswer())
+        finally:
+            await answerer.close()
+    assert refused > len(offer) // 10
