@@ -2,6 +2,23 @@
 
 Others store it (Redis/SQLite) through `to_dict`/`from_dict`; `from_dict`
 validates every field and raises SettingsError with an exact message.
+
+Every field has bounds (a value outside them is refused, never clamped):
+
+=====================================  =============================================
+field                                  accepted values
+=====================================  =============================================
+strictness                             off, low, medium, high
+blocked_terms, allowed_terms           up to 1000 terms of 1-100 characters (``*`` wildcards)
+allowed_domains                        up to 1000 domains of 1-253 characters
+link_policy                            allow, block, allowlist
+slow_mode_seconds, rate_limit_window,  finite seconds, 0-86400
+duplicate_window
+rate_limit_count                       integer, 1-1000
+max_mentions                           integer, 1-100
+max_char_run, max_emoji                integer, 1-500 (a comment has at most 500 characters)
+profanity                              true or false
+=====================================  =============================================
 """
 
 from __future__ import annotations
@@ -106,11 +123,14 @@ def _convert(name: str, value: Any) -> Any:
             return LinkPolicy(value)
         except ValueError:
             raise SettingsError("link_policy must be one of allow, block, allowlist") from None
-    if name in ("blocked_terms", "allowed_terms", "allowed_domains"):
+    if name in _LISTS:
+        longest = _LISTS[name]
         if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x.strip() for x in value):
             raise SettingsError(f"{name} must be a list of non-empty strings")
-        if len(value) > 1000:
-            raise SettingsError(f"{name} must have at most 1000 entries")
+        if len(value) > MAX_LIST:
+            raise SettingsError(f"{name} must have at most {MAX_LIST} entries")
+        if any(len(x.strip()) > longest for x in value):
+            raise SettingsError(f"each of {name} must be at most {longest} characters")
         return tuple(x.strip() for x in value)
     if name == "languages":
         if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x in SUPPORTED for x in value):
@@ -134,11 +154,21 @@ def _convert(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise SettingsError("profanity must be true or false")
         return value
-    if name in ("rate_limit_count", "max_mentions", "max_char_run", "max_emoji"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SettingsError(f"{name} must be a positive integer")
+    if name in _INTEGERS:
+        low, high = _INTEGERS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SettingsError(f"{name} must be an integer between {low} and {high}")
         return value
-    # remaining fields are non-negative seconds
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 86400:
-        raise SettingsError(f"{name} must be a number of seconds between 0 and 86400")
+    # remaining fields are non-negative seconds (a NaN fails the comparison too)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:
+        raise SettingsError(f"{name} must be a number of seconds between 0 and {MAX_SECONDS}")
     return float(value)
+
+
+MAX_LIST = 1000
+MAX_SECONDS = 86400
+#: list fields and the longest entry each accepts
+_LISTS = {"blocked_terms": 100, "allowed_terms": 100, "allowed_domains": 253}
+#: integer fields and their (lowest, highest) accepted values
+_INTEGERS = {"rate_limit_count": (1, 1000), "max_mentions": (1, 100), "max_char_run": (1, 500),
+             "max_emoji": (1, 500)}
