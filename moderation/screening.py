@@ -13,6 +13,7 @@ other verdicts are archived and audited before ``screen`` returns.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from .audit import AuditLog
 from .context import CommentContext
 from .errors import SettingsError
+from .filters.terms import prepare_terms
 from .pipeline import ModerationPipeline
 from .settings import ModerationSettings
 from .store import ArchivedComment, ModerationStore
@@ -57,6 +59,9 @@ class SettingsCache:
             except SettingsError as exc:
                 # stored by an older version?  Moderate with defaults rather than not at all.
                 log.error("stored moderation settings of %s are invalid (%s); using defaults", broadcast_id, exc)
+        if hit is None or hit[0] != settings:
+            # new terms: build their automata in a thread, not on the event loop in the pipeline
+            await asyncio.to_thread(prepare_terms, settings)
         self._cache[broadcast_id] = (settings, now + self.ttl)
         self._cache.move_to_end(broadcast_id)
         while len(self._cache) > self._max:
