@@ -18,8 +18,8 @@ from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, STORE
 from broadcaster.playback.access import Unavailable
 from broadcaster.playback.gate import PLAYBACK
 from broadcaster.playback.grants import GRANT_PARAM, Refused
-from broadcaster.registry import (Broadcast, Status, Visibility, make_broadcast, new_host_token,
-                                  new_stream_key, secret_matches)
+from broadcaster.registry import (Broadcast, Status, Visibility, hash_token, host_token_matches, make_broadcast,
+                                  new_host_token, new_stream_key, secret_matches)
 from dataclasses import replace
 
 log = logging.getLogger("onair.api")
@@ -68,7 +68,10 @@ def base_urls(request: web.Request) -> tuple[str, str]:
     return f"{request.scheme}://{host}", f"rtmp://{hostname}:{config.rtmp_port}/live"
 
 
-def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool) -> dict[str, object]:
+def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool, host_token: str | None = None
+             ) -> dict[str, object]:
+    """The broadcast as the API shows it; ``secrets`` adds the stream key, ``host_token`` (only known
+    when it was just created or rotated: the store keeps its hash) the host token."""
     http_base, rtmp_base = base_urls(request)
     doc: dict[str, object] = {
         "id": broadcast.id,
@@ -87,7 +90,8 @@ def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool) -> di
     }
     if secrets:
         doc["stream_key"] = broadcast.stream_key
-        doc["host_token"] = broadcast.host_token
+    if host_token is not None:
+        doc["host_token"] = host_token
     live = request.app[LIVE].live_info(broadcast.id)
     if live is not None and broadcast.status in (Status.LIVE, Status.RECONNECTING):
         doc["live"] = live
@@ -107,10 +111,10 @@ async def create(request: web.Request) -> web.Response:
         visibility = Visibility(visibility_raw)
     except ValueError:
         raise web.HTTPBadRequest(text="'visibility' must be 'public' or 'restricted'") from None
-    broadcast = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id)
+    broadcast, host_token = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id)
     await request.app[STORE].create(broadcast)
     log.info("broadcast %s created (%s)", broadcast.id, visibility.value)
-    return web.json_response(describe(request, broadcast, secrets=True), status=201)
+    return web.json_response(describe(request, broadcast, secrets=True, host_token=host_token), status=201)
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -125,7 +129,7 @@ async def read_one(request: web.Request) -> web.Response:
     if token is None:
         raise refuse_caller(broadcast, "missing bearer token")
     admin = is_admin(request)
-    if not admin and not secret_matches(broadcast.host_token, token):
+    if not admin and not host_token_matches(broadcast, token):
         raise refuse_caller(broadcast, "invalid token for this broadcast")
     return web.json_response(describe(request, broadcast, secrets=admin))
 
@@ -180,21 +184,31 @@ async def rotate_key(request: web.Request) -> web.Response:
 async def rotate_host_token(request: web.Request) -> web.Response:
     require_admin(request)
     broadcast = await load_broadcast(request)
-    rotated = replace(broadcast, host_token=new_host_token())
+    host_token = new_host_token()
+    rotated = replace(broadcast, host_token_hash=hash_token(host_token))
     await request.app[STORE].put(rotated)
-    return web.json_response(describe(request, rotated, secrets=True))
+    log.info("host token of %s rotated", broadcast.id)
+    return web.json_response(describe(request, rotated, secrets=True, host_token=host_token))
 
 
 async def end(request: web.Request) -> web.Response:
+    """End now (no reconnect grace).  ``?force=true`` (admin): in any state, wherever it is live, without
+    waiting for the transcoder to flush; an ended broadcast stays ended (200)."""
     broadcast = await load_broadcast(request)
     token = bearer(request)
-    if token is None or not (is_admin(request) or secret_matches(broadcast.host_token, token)):
+    if token is None or not (is_admin(request) or host_token_matches(broadcast, token)):
         raise refuse_caller(broadcast, "admin or host token required")
-    if broadcast.status is Status.ENDED:
+    force = request.query.get("force", "").lower() in ("1", "true", "yes")
+    if force:
+        if not is_admin(request):
+            raise web.HTTPForbidden(text="force=true needs the admin token")
+        await request.app[LIVE].force_end(broadcast.id)
+    elif broadcast.status is Status.ENDED:
         raise web.HTTPConflict(text=f"broadcast {broadcast.id} has already ended")
-    if not await request.app[LIVE].end(broadcast.id, "ended through the API"):
+    elif not await request.app[LIVE].end(broadcast.id, "ended through the API"):
         if broadcast.status is not Status.IDLE:
-            raise web.HTTPConflict(text=f"broadcast {broadcast.id} is live on another node")
+            raise web.HTTPConflict(text=f"broadcast {broadcast.id} is {broadcast.status.value} on node "
+                                        f"{broadcast.origin or '?'}; end it there, or with ?force=true (admin) here")
         # never went live: ending it just closes it
         await request.app[STORE].put(replace(broadcast, status=Status.ENDED, ended_at=time.time()))
     updated = await request.app[STORE].get(broadcast.id)

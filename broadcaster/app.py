@@ -7,25 +7,29 @@ reverse order when the app shuts down.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import os
 import secrets
 import ssl
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from broadcaster import api, origin, pages
+from broadcaster import api, datadir, origin, pages
 from broadcaster.chat import setup_chat
-from broadcaster.config import NodeConfig
+from broadcaster.config import ConfigError, NodeConfig, weak_token
 from broadcaster.http_errors import error_middleware
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
+from broadcaster.leases import Leases, LocalLeases, RedisLeases
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
 from broadcaster.metrics_http import metrics, metrics_listener
 from broadcaster.moderation_api import setup_moderation
+from broadcaster.orphans import OrphanSweeper
 from broadcaster.playback.node import setup_playback
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
@@ -46,13 +50,12 @@ def admin_token(config: NodeConfig) -> str:
     path = config.data_dir / "admin-token"
     if path.exists():
         token = path.read_text().strip()
+        if (problem := weak_token(token)) is not None:
+            raise ConfigError(f"admin token in {path} is too weak: {problem}; delete the file to have one generated")
         log.info("admin token: kept in %s (%s)", path, redact(token))
         return token
     token = "admin_" + secrets.token_urlsafe(24)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
+    datadir.write_private(path, (token + "\n").encode())
     # Printed once, on the console only (not the log), the first time the node starts.
     print(f"onair: generated admin token (saved in {path}): {token}", file=sys.stderr, flush=True)
     return token
@@ -65,6 +68,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store: BroadcastStore
+    leases: Leases
+    sweeper: asyncio.Task[None] | None = None
     if config.redis_url:
         # a blocking pool: a burst of requests waits for a connection instead of failing
         pool = BlockingConnectionPool.from_url(config.redis_url, max_connections=64, timeout=5,
@@ -72,14 +77,23 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         redis = Redis(connection_pool=pool)
         app[REDIS] = redis
         store = RedisBroadcastStore(redis)
+        leases = RedisLeases(redis, config.node_id, ttl=config.lease_ttl)
     else:
         store = SqliteBroadcastStore(config.db_path)
+        leases = LocalLeases(config.node_id)
     await store.open()
     app[STORE] = store
-    live = LiveManager(store, config, app[METRICS], watch=app[PLAYLIST_WATCH])
+    live = LiveManager(store, config, app[METRICS], watch=app[PLAYLIST_WATCH], leases=leases)
     app[LIVE] = live
     await live.start()
+    if isinstance(leases, RedisLeases):
+        orphans = OrphanSweeper(store, leases, live.serves, grace=config.orphan_grace)
+        sweeper = asyncio.create_task(orphans.run(), name="orphan-sweeper")
     yield
+    if sweeper is not None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
     await live.close()
     await store.close()
     if config.redis_url:
@@ -107,9 +121,8 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: NodeConfig) -> web.Application:
-    if not config.node_id:
-        from dataclasses import replace
-        config = replace(config, node_id="node-" + secrets.token_hex(4))
+    datadir.prepare(config.data_dir)
+    config = replace(config, node_id=datadir.node_id(config.data_dir, config.node_id))
     app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
     app[CONFIG] = config
     app[METRICS] = NodeMetrics()

@@ -48,6 +48,10 @@ class NodeConfig:
     ladder: str = "source,1080p,720p,480p,360p"
     redis_url: str = ""
     node_id: str = ""
+    #: seconds a node's lease on a live broadcast lasts without renewal (Redis; renewed every quarter)
+    lease_ttl: float = 5.0
+    #: seconds a broadcast whose node is gone waits in ``reconnecting`` for its publisher, on any node
+    orphan_grace: float = 6.0
     log_level: str = "info"
     #: ICE host addresses advertised for WHIP (repeatable); empty: every interface
     ice_host: tuple[str, ...] = ()
@@ -98,7 +102,11 @@ _HELP = {
     "live_window": "segments listed in a live media playlist",
     "ladder": "renditions, e.g. 'source,720p,360p' ('source' = H.264 passthrough)",
     "redis_url": "redis://host:port/db for the multi-node chat relay and shared state (default: embedded, one node)",
-    "node_id": "this node's name in a cluster (default: random)",
+    "node_id": "this node's name in a cluster (default: random, generated once into DATA_DIR/node-id)",
+    "lease_ttl": "seconds a node's lease on a live broadcast lasts in Redis without renewal (a node gone for "
+                 "this long loses its broadcasts)",
+    "orphan_grace": "seconds a broadcast whose node is gone stays 'reconnecting' (its publisher may come back "
+                    "on any node) before it ends",
     "log_level": "debug, info, warning or error",
     "ice_host": "address to gather and advertise as a WebRTC ICE host candidate (repeatable)",
     "ice_servers": "STUN/TURN URL advertised to WHIP clients (repeatable)",
@@ -183,7 +191,24 @@ def load(args: argparse.Namespace | None = None, environ: Mapping[str, str] | No
     return config
 
 
+#: the rule for admin tokens (the generated ones have 32 random URL-safe characters)
+MIN_TOKEN_LENGTH = 24
+MIN_TOKEN_DISTINCT = 10
+
+
+def weak_token(token: str) -> str | None:
+    """Why ``token`` is too weak to be an admin token, or None if it is acceptable."""
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"it has {len(token)} characters, at least {MIN_TOKEN_LENGTH} are required"
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return f"it uses fewer than {MIN_TOKEN_DISTINCT} different characters"
+    return None
+
+
 def validate(config: NodeConfig) -> None:
+    if config.admin_token and (problem := weak_token(config.admin_token)) is not None:
+        raise ConfigError(f"option admin_token: too weak: {problem} (generate one with `openssl rand -base64 32`, "
+                          "or leave it unset and the node generates one)")
     for name in ("http_port", "rtmp_port", "rtmps_port"):
         port = getattr(config, name)
         if not 0 <= port <= 65535:
@@ -198,6 +223,10 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"option hls_variant: {config.hls_variant!r} is not 'lowlatency' or 'mpegts'")
     if not 0.1 <= config.part_target <= config.segment_target / 2:
         raise ConfigError("option part_target: must be between 0.1 s and half the segment target")
+    if not 1 <= config.lease_ttl <= 60:
+        raise ConfigError("option lease_ttl: must be between 1 and 60 seconds")
+    if not 0 <= config.orphan_grace <= 3600:
+        raise ConfigError("option orphan_grace: must be between 0 and 3600 seconds")
     if config.live_window < 2:
         raise ConfigError("option live_window: must be at least 2")
     if config.rtmps_port and not (config.tls_cert and config.tls_key):
@@ -236,4 +265,5 @@ def parse_args(argv: Sequence[str]) -> NodeConfig:
     return load(parser.parse_args(list(argv)))
 
 
-__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "parse_listen", "validate"]
+__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "parse_listen", "validate",
+           "weak_token"]

@@ -8,6 +8,14 @@ It owns the status machine of every broadcast that has a publisher here::
 and one :class:`ingest.pipeline.HlsPipeline` (a transcoder worker process) per
 live broadcast.  Edges call :meth:`LiveManager.open_publish`; everything they
 push goes through a :class:`PublisherSink`.
+
+The node holds a lease (:mod:`broadcaster.leases`) on each broadcast it has a
+session for and renews it every quarter of its TTL; a lease found taken
+(ended from another node, or by a node that took the publisher over) ends the
+session here.  A node that stopped without ending its broadcasts (``kill
+-9``) resumes them when it starts again on the same data dir: each is put in
+``reconnecting`` for the reconnect grace, with its playlists recovered from
+disk, and its publisher continues after a discontinuity.
 """
 
 from __future__ import annotations
@@ -21,7 +29,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from broadcaster.config import NodeConfig
+from broadcaster.lease_keeper import LeaseKeeper
+from broadcaster.leases import Leases, LocalLeases
 from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_id_from_key,
                                   secret_matches, with_status)
@@ -122,8 +134,11 @@ PipelineFactory = Callable[[str, Path], "HlsPipeline"]
 
 class LiveManager:
     def __init__(self, store: BroadcastStore, config: NodeConfig, metrics: NodeMetrics,
-                 pipeline_factory: PipelineFactory | None = None, watch: "PlaylistWatch | None" = None) -> None:
+                 pipeline_factory: PipelineFactory | None = None, watch: "PlaylistWatch | None" = None,
+                 leases: Leases | None = None) -> None:
         self._store = store
+        self._leases = leases or LocalLeases(config.node_id)
+        self._keeper: asyncio.Task[None] | None = None
         self._watch = watch
         self._config = config
         self._metrics = metrics
@@ -145,21 +160,56 @@ class LiveManager:
     # --- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        # A node that stopped while broadcasts were live on it cannot resume them.
+        alone = isinstance(self._leases, LocalLeases)
         for broadcast in await self._store.list():
-            if broadcast.status in (Status.LIVE, Status.RECONNECTING) and broadcast.origin in ("", self._config.node_id):
-                log.info("broadcast %s was %s when the node stopped: ended", broadcast.id, broadcast.status.value)
-                await self._store.put(with_status(broadcast, Status.ENDED))
+            # one node without Redis: every broadcast is this node's (whatever node id it was live under)
+            if broadcast.status in (Status.LIVE, Status.RECONNECTING) and \
+                    (alone or broadcast.origin == self._config.node_id):
+                await self._resume(broadcast)
         self._ticker = asyncio.create_task(self._tick(), name="live-stats")
+        if not alone:
+            keeper = LeaseKeeper(self._leases, self._store, self, self._config.node_id)
+            self._keeper = asyncio.create_task(keeper.run(), name="live-leases")
 
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        for task in (self._ticker, self._keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._keeper = None
         for broadcast_id in list(self._sessions):
             await self.end(broadcast_id, "node shutting down")
+
+    def serves(self, broadcast_id: str) -> bool:
+        """Whether this node has a session (live or in its grace) for the broadcast."""
+        return broadcast_id in self._sessions
+
+    def served(self) -> dict[str, bool]:
+        """Each broadcast this node has a session for -> whether its publisher is connected."""
+        return {broadcast_id: s.publisher is not None for broadcast_id, s in self._sessions.items()}
+
+    async def _resume(self, broadcast: Broadcast) -> None:
+        """The node stopped while the broadcast was live here: wait for its publisher again."""
+        taken = await self._leases.acquire(broadcast.id)
+        if not taken.held:
+            log.info("broadcast %s was %s here when the node stopped; now %s holds it", broadcast.id,
+                     broadcast.status.value, taken.previous)
+            return
+        session = await self._open_session(broadcast.id)
+        await self._set_status(broadcast.id, Status.RECONNECTING)
+        session.grace_task = asyncio.create_task(self._grace(session), name=f"grace-{broadcast.id}")
+        log.info("broadcast %s was %s when the node stopped: resumed, reconnecting for %.0f s (playlists recovered "
+                 "from disk)", broadcast.id, broadcast.status.value, self._config.reconnect_grace)
+
+    async def _open_session(self, broadcast_id: str) -> LiveSession:
+        pipeline = self._pipeline_factory(broadcast_id, self._config.hls_dir / broadcast_id)
+        pipeline.on_segment = lambda rendition, seq, duration, b=broadcast_id: \
+            self._metrics.segments_written.labels(b, rendition).inc()
+        await pipeline.start()
+        session = LiveSession(broadcast_id, pipeline)
+        self._sessions[broadcast_id] = session
+        return session
 
     # --- IngestHub ------------------------------------------------------------
 
@@ -173,16 +223,14 @@ class LiveManager:
                 log.warning("publish refused for %s from %s over %s: already live", broadcast.id, remote, protocol)
                 raise PublishRefused("already_live", f"broadcast {broadcast.id} already has a publisher")
             if session is None:
-                if broadcast.status in (Status.LIVE, Status.RECONNECTING):
-                    # live on another node of the cluster
+                taken = await self._leases.acquire(broadcast.id)
+                if not taken.held:
                     self.record_refusal(protocol, "already_live")
                     raise PublishRefused("already_live", f"broadcast {broadcast.id} is live on another node")
-                pipeline = self._pipeline_factory(broadcast.id, self._config.hls_dir / broadcast.id)
-                pipeline.on_segment = lambda rendition, seq, duration, b=broadcast.id: \
-                    self._metrics.segments_written.labels(b, rendition).inc()
-                await pipeline.start()
-                session = LiveSession(broadcast.id, pipeline)
-                self._sessions[broadcast.id] = session
+                if taken.reclaimed:
+                    log.info("broadcast %s: its node is gone (%s); its publisher continues here", broadcast.id,
+                             taken.previous)
+                session = await self._open_session(broadcast.id)
                 resumed = False
             else:
                 assert session.grace_task is not None
@@ -235,8 +283,13 @@ class LiveManager:
         session.grace_task = None
         await self.end(session.broadcast_id, "publisher did not come back")
 
-    async def end(self, broadcast_id: str, reason: str) -> bool:
-        """End a broadcast now.  Returns False if it was not live here."""
+    async def end(self, broadcast_id: str, reason: str, *, flush: bool = True, record: bool = True) -> bool:
+        """End a broadcast now.  Returns False if it was not live here.
+
+        ``flush=False`` (a force-end) does not wait for the worker to flush;
+        ``record=False`` (the lease now belongs to another node) leaves the
+        registry and the lease alone.
+        """
         async with self._lock:
             session = self._sessions.pop(broadcast_id, None)
             if session is None:
@@ -247,18 +300,34 @@ class LiveManager:
                     await session.grace_task
             publisher, session.publisher = session.publisher, None
             if publisher is not None:
-                publisher.closed = True
                 publisher.disconnect()
+                publisher.closed = True
             self._metrics.live_broadcasts.set(self._live_count())
             self._metrics.forget(broadcast_id)
         try:
-            await session.pipeline.finish()
+            await session.pipeline.finish(flush=flush)
         except Exception:  # a broken worker must not keep the broadcast from ending
             log.exception("finishing the HLS output of %s failed", broadcast_id)
             await session.pipeline.close()
-        await self._set_status(broadcast_id, Status.ENDED)
+        if record:
+            await self._set_status(broadcast_id, Status.ENDED)
+            try:
+                await self._leases.release(broadcast_id)
+            except RedisError as exc:  # the lease expires by itself
+                log.warning("broadcast %s: releasing its lease failed: %s", broadcast_id, exc)
         log.info("broadcast %s ended: %s", broadcast_id, reason)
         return True
+
+    async def force_end(self, broadcast_id: str) -> None:
+        """An admin ends the broadcast whatever its state and wherever it is live."""
+        if await self.end(broadcast_id, "force-ended through the API", flush=False):
+            return
+        await self._leases.revoke(broadcast_id)  # its node, if alive, stops at its next renewal
+        broadcast = await self._store.get(broadcast_id)
+        if broadcast is not None and broadcast.status is not Status.ENDED:
+            await self._store.put(with_status(broadcast, Status.ENDED))
+            log.info("broadcast %s force-ended through the API (it was %s, node %s)", broadcast_id,
+                     broadcast.status.value, broadcast.origin or "?")
 
     # --- reading --------------------------------------------------------------
 

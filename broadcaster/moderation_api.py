@@ -45,7 +45,7 @@ from broadcaster.chat.tokens import issue
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import CONFIG
 from broadcaster.playback.access import announce
-from broadcaster.registry import Broadcast, Visibility, secret_matches
+from broadcaster.registry import Broadcast, Visibility, host_token_matches
 from moderation.actions import ActionError, Conflict, InvalidInput, ModerationActions, NotFound
 from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
@@ -141,7 +141,7 @@ async def authorize(request: web.Request, broadcast: Broadcast, *, host_only: bo
         raise refuse_caller(broadcast, "missing bearer token")
     if is_admin(request):
         return "admin"
-    if secret_matches(broadcast.host_token, token):
+    if host_token_matches(broadcast, token):
         return "host"
     grant = await request.app[MOD_ACTIONS].moderator_for(token)
     if grant is None:

@@ -3,12 +3,15 @@
 Two stores share one async interface: SQLite under the data dir (the embedded
 default, one node) and Redis (``broadcaster.registry_redis``, shared by every
 node of a cluster).  Secrets are generated here and compared in constant time.
+A host token is kept only as its SHA-256 (like moderator tokens): the API
+shows it once, when it is created or rotated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import hmac
 import json
 import secrets
@@ -17,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
+
+from broadcaster.datadir import private_file
 
 
 class Status(str, enum.Enum):
@@ -37,7 +42,8 @@ class Broadcast:
     title: str
     visibility: Visibility
     stream_key: str
-    host_token: str
+    #: SHA-256 (hex) of the host token; the token itself is never stored
+    host_token_hash: str
     status: Status = Status.IDLE
     created_at: float = 0.0
     started_at: float | None = None
@@ -54,6 +60,8 @@ class Broadcast:
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Broadcast":
         data = json.loads(raw)
+        if "host_token" in data:  # stored in clear by an older version
+            data["host_token_hash"] = hash_token(data.pop("host_token"))
         data["visibility"] = Visibility(data["visibility"])
         data["status"] = Status(data["status"])
         return cls(**data)
@@ -73,6 +81,15 @@ def new_stream_key(broadcast_id: str) -> str:
 
 def new_host_token() -> str:
     return "host_" + secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    """What is kept of a host token: its SHA-256, hex (a leak of the store leaks no token)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def host_token_matches(broadcast: Broadcast, token: str) -> bool:
+    return hmac.compare_digest(broadcast.host_token_hash, hash_token(token))
 
 
 def broadcast_id_from_key(stream_key: str) -> str | None:
@@ -105,7 +122,7 @@ class SqliteBroadcastStore:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self._path)  # 0600 before SQLite opens it (its -wal/-shm files take the same mode)
         self._db = await asyncio.to_thread(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
@@ -147,11 +164,13 @@ class SqliteBroadcastStore:
         return existed
 
 
-def make_broadcast(title: str, visibility: Visibility, origin: str = "") -> Broadcast:
+def make_broadcast(title: str, visibility: Visibility, origin: str = "") -> tuple[Broadcast, str]:
+    """A new broadcast and its host token (the broadcast keeps only the token's hash)."""
     broadcast_id = new_broadcast_id(visibility)
+    host_token = new_host_token()
     return Broadcast(id=broadcast_id, title=title, visibility=visibility,
-                     stream_key=new_stream_key(broadcast_id), host_token=new_host_token(),
-                     created_at=time.time(), origin=origin)
+                     stream_key=new_stream_key(broadcast_id), host_token_hash=hash_token(host_token),
+                     created_at=time.time(), origin=origin), host_token
 
 
 def with_status(broadcast: Broadcast, status: Status) -> Broadcast:

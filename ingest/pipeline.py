@@ -253,14 +253,15 @@ class HlsPipeline:
         if not self._closed and not self._finishing:
             self._push(_BREAK)
 
-    async def finish(self) -> None:
-        """End of broadcast: let the worker flush, then end the playlists as VOD."""
+    async def finish(self, flush: bool = True) -> None:
+        """End of broadcast: let the worker flush (not with ``flush=False``: kill it), then end the
+        playlists as VOD."""
         if self._closed or self._finishing:
             return
         self._finishing = True
         self._push(_END)
         task = self._task
-        if task is not None:
+        if task is not None and flush:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.options.finish_timeout)
             except asyncio.TimeoutError:
@@ -636,7 +637,8 @@ class HlsPipeline:
         playlist = state.playlist
         if seq != playlist.next_seq:
             log.warning("broadcast %s: %s segment %d arrived, expected %d", self.broadcast_id, name, seq, playlist.next_seq)
-        playlist.add(duration, uri or f"{seq}.ts", self._program_date(first_pts))
+        segment = playlist.add(duration, uri or f"{seq}.ts", self._program_date(first_pts))
+        self.store.record_segment(name, segment)  # every segment, for a replay after a node crash
         first = state.seconds == 0
         state.bytes += size
         state.seconds += duration
@@ -699,11 +701,13 @@ class HlsPipeline:
         if self._ended:
             return
         self._ended = True
-        for name, state in self._media_states():
-            state.playlist.drop_parts()
-            if state.playlist.segments:
-                state.playlist.end()
-                self._write_media(name, state.playlist)
+        # with the renditions of a previous run (node restart) that no worker of this run continued
+        playlists = [(name, state.playlist) for name, state in self._media_states()] + list(self._loaded.items())
+        for name, playlist in playlists:
+            playlist.drop_parts()
+            if playlist.segments:
+                playlist.end()
+                self._write_media(name, playlist)
             # a killed worker leaves its half-written segment behind
             for partial in self.store.rendition_dir(name).glob(".*.tmp"):
                 partial.unlink(missing_ok=True)
@@ -717,6 +721,6 @@ class HlsPipeline:
         if self.out_dir.is_dir():
             names.update(p.name for p in self.out_dir.iterdir() if p.is_dir())
         for name in sorted(names):
-            playlist = self.store.load_media(name, self.options.live_window)
+            playlist = self.store.load_media(name, self.options.live_window, self.options.segment_target)
             if playlist is not None and playlist.segments:
                 self._loaded[name] = playlist

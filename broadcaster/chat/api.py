@@ -22,7 +22,7 @@ from broadcaster.chat.tokens import DEFAULT_TTL, ViewerIdentity, issue, new_view
 from broadcaster.http_errors import read_json_object
 from broadcaster.playback.gate import PLAYBACK
 from broadcaster.playback.grants import GRANT_PARAM
-from broadcaster.registry import Visibility, secret_matches
+from broadcaster.registry import Visibility, host_token_matches
 
 log = logging.getLogger("onair.chat.api")
 
@@ -37,7 +37,7 @@ def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request],
         token = bearer(request)
         if token is None:
             raise refuse_caller(broadcast, "missing bearer token")
-        if not (is_admin(request) or secret_matches(broadcast.host_token, token)):
+        if not (is_admin(request) or host_token_matches(broadcast, token)):
             raise refuse_caller(broadcast, "admin or host token required")
         body = await read_json_object(request)
         name = body.get("name")

@@ -15,7 +15,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ingest.hls.playlist import MediaPlaylist, RenditionReport
+from ingest.hls import recovery
+from ingest.hls.playlist import MediaPlaylist, RenditionReport, Segment
 
 MASTER = "master.m3u8"
 INDEX = "index.m3u8"
@@ -79,14 +80,16 @@ class HlsStore:
         for part in self.rendition_dir(rendition).glob(f"s{msn}.p*.m4s"):
             part.unlink(missing_ok=True)
 
-    def load_media(self, rendition: str, window: int = 6) -> MediaPlaylist | None:
-        """The playlist a previous run left for this rendition, None if there is none.
+    def record_segment(self, rendition: str, segment: Segment) -> None:
+        """Journal a completed segment (before a playlist lists it): see :mod:`ingest.hls.recovery`."""
+        recovery.record(self.rendition_dir(rendition), segment)
 
-        An unreadable playlist is treated as absent (its segments get
-        overwritten from number 0 again) rather than stopping the broadcast.
+    def load_media(self, rendition: str, window: int = 6, target_duration: float = 1.0) -> MediaPlaylist | None:
+        """The full playlist a previous run left for this rendition, None if there is none.
+
+        Rebuilt from the segment journal (every segment, not only the live
+        window the node was showing when it died); an unreadable journal and
+        playlist are treated as absent (numbering starts from 0 again) rather
+        than stopping the broadcast.
         """
-        path = self.root / rendition / INDEX
-        try:
-            return MediaPlaylist.parse(path.read_text(encoding="utf-8"), window)
-        except (OSError, ValueError):
-            return None
+        return recovery.load_playlist(self.rendition_dir(rendition), target_duration, window)

@@ -403,7 +403,10 @@ class _Connection(asyncio.Protocol):
     async def _publish(self, event: PublishRequested) -> None:
         key = event.stream_key
         try:
-            sink = await self.server.hub.open_publish(key, protocol="rtmp", remote=self.peer)
+            sink = await self.server.hub.open_publish(
+                key, protocol="rtmp", remote=self.peer,
+                # the node ended the broadcast (API, force-end, its lease): drop the publisher
+                disconnect=lambda: self._fail(ConnectionAbortedError("disconnected by the node")))
         except PublishRefused as exc:
             logger.warning("rtmp %s: publish of %s refused (%s): %s", self.peer, redact(key), exc.code, exc.description)
             self._write(self.session.refuse_publish(exc.code, exc.description))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from broadcaster.app import create_app
 from broadcaster.config import NodeConfig
+from broadcaster.keys import STORE
+from broadcaster.registry import Status, with_status
 
 ADMIN = {"Authorization": "Bearer admin-secret-token"}
 
@@ -135,3 +139,65 @@ async def test_healthz_and_metrics(client):
     resp = await client.get("/metrics")
     text = await resp.text()
     assert "onair_live_broadcasts" in text and "onair_publish_refused" in text
+
+
+async def test_the_host_token_is_shown_when_created_or_rotated_and_stored_only_as_a_hash(client, tmp_path: Path):
+    a = await create(client)
+    token = a["host_token"]
+    for path in ("/api/broadcasts", f"/api/broadcasts/{a['id']}"):
+        resp = await client.get(path, headers=ADMIN)
+        assert token not in await resp.text() and "host_token" not in await resp.text()
+    assert token.encode() not in (tmp_path / "onair.db").read_bytes()
+    resp = await client.post(f"/api/broadcasts/{a['id']}/rotate-host-token", headers=ADMIN)
+    rotated = (await resp.json())["host_token"]
+    assert rotated.startswith("host_") and rotated != token
+    for bearer, status in ((token, 401), (rotated, 200)):
+        resp = await client.get(f"/api/broadcasts/{a['id']}", headers={"Authorization": f"Bearer {bearer}"})
+        assert resp.status == status
+
+
+async def test_force_end_works_whatever_the_state(client):
+    idle = await create(client)
+    resp = await client.post(f"/api/broadcasts/{idle['id']}/end?force=true",
+                             headers={"Authorization": f"Bearer {idle['host_token']}"})
+    assert resp.status == 403 and (await resp.json()) == {"error": "force=true needs the admin token"}
+    resp = await client.post(f"/api/broadcasts/{idle['id']}/end?force=true", headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["status"] == "ended"
+    resp = await client.post(f"/api/broadcasts/{idle['id']}/end?force=true", headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["status"] == "ended"  # already ended: stays ended
+
+    # the registry says live on a node that no longer exists (no session here)
+    stranded = await create(client)
+    store = client.app[STORE]
+    doc = await store.get(stranded["id"])
+    await store.put(replace(with_status(doc, Status.LIVE), origin="node-gone"))
+    resp = await client.post(f"/api/broadcasts/{stranded['id']}/end", headers=ADMIN)
+    assert resp.status == 409
+    assert (await resp.json())["error"] == (f"broadcast {stranded['id']} is live on node node-gone; end it there, "
+                                            "or with ?force=true (admin) here")
+    resp = await client.post(f"/api/broadcasts/{stranded['id']}/end?force=true", headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["status"] == "ended"
+    resp = await client.delete(f"/api/broadcasts/{stranded['id']}", headers=ADMIN)
+    assert resp.status == 204
+
+
+async def test_a_restarted_node_resumes_broadcasts_it_had_live_then_ends_them_after_the_grace(aiohttp_client,
+                                                                                               tmp_path: Path):
+    config = NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path, admin_token="admin-secret-token",
+                        reconnect_grace=0.5)
+    first = await aiohttp_client(create_app(config))
+    doc = await create(first)
+    # the node died while it was live (under an older, random node id): no end was recorded
+    stored = await first.app[STORE].get(doc["id"])
+    await first.app[STORE].put(replace(with_status(stored, Status.LIVE), origin="node-random"))
+    await first.app[STORE].close()
+    second = await aiohttp_client(create_app(config))
+    resp = await second.get(f"/api/broadcasts/{doc['id']}", headers=ADMIN)
+    assert (await resp.json())["status"] == "reconnecting"
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        resp = await second.get(f"/api/broadcasts/{doc['id']}", headers=ADMIN)
+        if (await resp.json())["status"] == "ended":
+            break
+    else:
+        raise AssertionError("the resumed broadcast did not end after its grace")

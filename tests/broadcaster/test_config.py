@@ -74,3 +74,31 @@ def test_metrics_listen_is_a_port_on_loopback_or_a_host_and_port():
             config.load(parse(["--metrics-listen", bad]), environ={})
     assert config.load(parse([]), environ={}).metrics_listen == ""
     assert config.load(parse([]), environ={"ONAIR_ACCESS_LOG": "true"}).access_log is True
+
+
+@pytest.mark.parametrize("token, problem", [
+    ("change-me", "it has 9 characters, at least 24 are required"),
+    ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "it uses fewer than 10 different characters"),
+    ("changemechangemechangeme", "it uses fewer than 10 different characters"),
+])
+def test_weak_admin_tokens_are_refused(token: str, problem: str):
+    with pytest.raises(config.ConfigError) as info:
+        config.load(parse([]), environ={"ONAIR_ADMIN_TOKEN": token})
+    assert str(info.value).startswith(f"option admin_token: too weak: {problem} (generate one with")
+
+
+def test_a_strong_admin_token_and_none_are_accepted():
+    assert config.load(parse(["--admin-token", "Zr8pQ2vX9mT4kW7bN1cJ5hF3"]), environ={}).admin_token
+    assert config.load(parse([]), environ={}).admin_token == ""  # the node generates one
+
+
+def test_a_weak_token_in_the_admin_token_file_stops_the_node(tmp_path: Path):
+    from broadcaster.app import admin_token, create_app
+
+    node = config.NodeConfig(data_dir=tmp_path)
+    generated = admin_token(node)
+    assert config.weak_token(generated) is None and (tmp_path / "admin-token").stat().st_mode & 0o777 == 0o600
+    assert admin_token(node) == generated
+    (tmp_path / "admin-token").write_text("letmein\n")
+    with pytest.raises(config.ConfigError, match="admin token in .* is too weak: it has 7 characters"):
+        create_app(node)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from broadcaster.registry import (SqliteBroadcastStore, Status, Visibility, broadcast_id_from_key,
-                                  make_broadcast, secret_matches, with_status)
+from broadcaster.registry import (Broadcast, SqliteBroadcastStore, Status, Visibility, broadcast_id_from_key,
+                                  host_token_matches, make_broadcast, secret_matches, with_status)
 from broadcaster.registry_redis import RedisBroadcastStore
 
 
@@ -29,8 +30,8 @@ async def store(request, tmp_path: Path):
 
 
 async def test_create_get_list_put_delete(store):
-    a = make_broadcast("a", Visibility.PUBLIC)
-    b = make_broadcast("b", Visibility.RESTRICTED)
+    a, _ = make_broadcast("a", Visibility.PUBLIC)
+    b, _ = make_broadcast("b", Visibility.RESTRICTED)
     await store.create(a)
     await store.create(b)
     assert await store.get(a.id) == a
@@ -45,17 +46,28 @@ async def test_create_get_list_put_delete(store):
 
 
 def test_keys_carry_the_id_and_compare_in_constant_time():
-    b = make_broadcast("t", Visibility.PUBLIC)
+    b, host_token = make_broadcast("t", Visibility.PUBLIC)
     assert broadcast_id_from_key(b.stream_key) == b.id
     assert broadcast_id_from_key("garbage") is None
     assert broadcast_id_from_key("live__x") is None
     assert secret_matches(b.stream_key, b.stream_key)
     assert not secret_matches(b.stream_key, b.stream_key[:-1])
-    assert make_broadcast("t", Visibility.PUBLIC).stream_key != b.stream_key
+    assert make_broadcast("t", Visibility.PUBLIC)[0].stream_key != b.stream_key
+    # the host token is kept as its hash only
+    assert host_token.startswith("host_") and host_token not in b.to_json()
+    assert host_token_matches(b, host_token) and not host_token_matches(b, host_token[:-1] + "x")
+
+
+def test_a_host_token_stored_in_clear_by_an_older_version_is_read_as_its_hash():
+    b, host_token = make_broadcast("t", Visibility.PUBLIC)
+    doc = json.loads(b.to_json())
+    doc["host_token"] = host_token
+    del doc["host_token_hash"]
+    assert Broadcast.from_json(json.dumps(doc)) == b
 
 
 def test_status_times():
-    b = make_broadcast("t", Visibility.PUBLIC)
+    b, _ = make_broadcast("t", Visibility.PUBLIC)
     live = with_status(b, Status.LIVE)
     again = with_status(with_status(live, Status.RECONNECTING), Status.LIVE)
     assert again.started_at == live.started_at

@@ -34,6 +34,8 @@ class RecordingSink:
     close_reasons: list[str] = field(default_factory=list)
     first_unit: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: what the edge gave the hub to drop this publisher
+    disconnect: Callable[[], None] | None = None
 
     def on_metadata(self, metadata: Mapping[str, object]) -> None:
         self.metadata.append(dict(metadata))
@@ -62,7 +64,8 @@ class RecordingHub:
         self.refused: list[str] = []
         self.opened = asyncio.Event()
 
-    async def open_publish(self, stream_key: str, *, protocol: str, remote: str) -> RecordingSink:
+    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
+                           disconnect: Callable[[], None] | None = None) -> RecordingSink:
         assert protocol == "rtmp"
         if stream_key not in self.keys:
             self.refused.append("bad_key")
@@ -70,7 +73,7 @@ class RecordingHub:
         if any(s.key == stream_key and not s.close_reasons for s in self.sinks):
             self.refused.append("already_live")
             raise PublishRefused("already_live", "this stream key is already live")
-        sink = RecordingSink(stream_key, remote)
+        sink = RecordingSink(stream_key, remote, disconnect=disconnect)
         self.sinks.append(sink)
         self.opened.set()
         return sink

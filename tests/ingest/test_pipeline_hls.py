@@ -222,6 +222,42 @@ async def test_restart_of_node_continues_numbering(tmp_path: Path, units: list[M
     assert [s.discontinuity for s in playlist.segments] == [False] * 3 + [True, False, False]
 
 
+async def test_a_node_that_died_mid_broadcast_leaves_a_replay_of_every_segment(tmp_path: Path,
+                                                                              long_units: list[MediaUnit]) -> None:
+    # live window of 2: while live, index.m3u8 lists only the last 2 segments
+    options = PipelineOptions(parse_ladder("source"), segment_target=2.0, live_window=2)
+    dead = HlsPipeline("b9", tmp_path, options)
+    await dead.start()
+    await feed(dead, long_units)
+    await wait_for(lambda: dead.stats.segments_written >= 5)
+    await dead.close()  # the node died: no flush, no ENDLIST
+    live = m3u8.loads((tmp_path / "source" / "index.m3u8").read_text())
+    assert not live.is_endlist and live.media_sequence >= 3 and len(live.segments) == 2
+
+    # the restarted node resumes; the grace runs out without a publisher: the replay is every segment
+    resumed = HlsPipeline("b9", tmp_path, options)
+    await resumed.start()
+    await resumed.finish()
+    replay = m3u8.loads((tmp_path / "source" / "index.m3u8").read_text())
+    assert replay.is_endlist and replay.media_sequence in (None, 0)
+    written = len(replay.segments)
+    assert [s.uri for s in replay.segments] == [f"{i}.ts" for i in range(written)] and written >= 5
+
+    # or the publisher came back: the new media follows after a discontinuity, numbering continues
+    again = HlsPipeline("b9", tmp_path, options)
+    await again.start()
+    try:
+        await feed(again, long_units[:len(long_units) // 2])
+        await again.finish()
+    finally:
+        await again.close()
+    replay = m3u8.loads((tmp_path / "source" / "index.m3u8").read_text())
+    assert [s.uri for s in replay.segments][:written + 1] == [f"{i}.ts" for i in range(written + 1)]
+    assert [i for i, s in enumerate(replay.segments) if s.discontinuity] == [written]
+    for segment in replay.segments:
+        assert (tmp_path / "source" / segment.uri).stat().st_size > 0
+
+
 async def test_garbage_video_is_logged_and_contained(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ingest.pipeline")
     options = PipelineOptions(parse_ladder("source,120p"), max_restarts=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -27,9 +28,10 @@ def aac_frame(n: int) -> bytes:
 class SlowHub(RecordingHub):
     """A hub that takes its time to accept a publish (a database lookup, say)."""
 
-    async def open_publish(self, stream_key: str, *, protocol: str, remote: str) -> RecordingSink:
+    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
+                           disconnect: Callable[[], None] | None = None) -> RecordingSink:
         await asyncio.sleep(0.3)
-        return await super().open_publish(stream_key, protocol=protocol, remote=remote)
+        return await super().open_publish(stream_key, protocol=protocol, remote=remote, disconnect=disconnect)
 
 
 async def test_silent_publisher_is_closed_after_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
@@ -82,3 +84,19 @@ async def test_every_message_of_a_paced_publish_arrives_once_and_in_order() -> N
         await client.command("deleteStream", 9.0, None, 1.0)
         await wait_until(lambda: hub.sinks[0].close_reasons == ["deleteStream"])
         await client.close()
+
+
+async def test_the_hub_can_drop_a_publisher(caplog: pytest.LogCaptureFixture) -> None:
+    # the node ended the broadcast (POST /end, a force-end from another node, a lost lease)
+    caplog.set_level(logging.INFO, logger="onair.rtmp")
+    hub = RecordingHub()
+    async with RtmpServer(hub, port=0) as server:
+        client = await RawRtmpClient.open(server.port)
+        await client.connect_and_publish(GOOD_KEY)
+        assert (await client.wait_status())["code"] == "NetStream.Publish.Start"
+        sink = hub.sinks[0]
+        assert sink.disconnect is not None
+        sink.disconnect()
+        assert await client.closed_by_server()
+        await wait_until(lambda: sink.close_reasons == ["network"])
+        assert "disconnected by the node" in caplog.text

@@ -104,6 +104,22 @@ class NodeProcess:
             self.proc.kill()
             return self.proc.wait()
 
+    def kill(self, orphan_timeout: float = 15) -> None:
+        """``kill -9`` the node (a crash: nothing is flushed or ended).  Its transcode workers, left
+        without a parent, see their stdin close and exit; any still running after
+        ``orphan_timeout`` seconds are killed too, so a test leaves no process behind."""
+        assert self.proc is not None and self.proc.poll() is None, "the node is not running"
+        workers = _descendants(self.proc.pid)
+        self.proc.kill()
+        self.proc.wait()
+        deadline = time.monotonic() + orphan_timeout
+        while workers and time.monotonic() < deadline:
+            workers = [w for w in workers if _same_process(*w)]
+            time.sleep(0.1)
+        for pid, started in workers:
+            if _same_process(pid, started):
+                os.kill(pid, signal.SIGKILL)
+
     # --- HTTP -------------------------------------------------------------
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN,
@@ -162,3 +178,38 @@ class NodeProcess:
         status, body = self.request("GET", "/metrics", token=None)
         assert status == 200
         return body.decode() if isinstance(body, bytes) else str(body)
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _same_process(pid: int, started: str | None) -> bool:
+    state = _start_time(pid)
+    return state is not None and state == started
+
+
+def _descendants(pid: int) -> list[tuple[int, str | None]]:
+    """Every process below ``pid`` (Linux /proc), with its start time (so a reused pid is left alone)."""
+    found: list[tuple[int, str | None]] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except OSError:
+                continue
+            for child in children:
+                found.append((child, _start_time(child)))
+                pending.append(child)
+    return found

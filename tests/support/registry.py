@@ -9,12 +9,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from broadcaster.keys import STORE
-from broadcaster.registry import Broadcast, Visibility
+from broadcaster.registry import Broadcast, Visibility, hash_token
 
 
 async def register(app: web.Application, broadcast_id: str,
                    visibility: Visibility = Visibility.PUBLIC) -> Broadcast:
     broadcast = Broadcast(id=broadcast_id, title=broadcast_id, visibility=visibility,
-                          stream_key=f"live_{broadcast_id}_test", host_token="host_test")
+                          stream_key=f"live_{broadcast_id}_test", host_token_hash=hash_token("host_test"))
     await app[STORE].create(broadcast)
     return broadcast
