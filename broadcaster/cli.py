@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,8 +34,13 @@ def _serve(argv: Sequence[str]) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # uvloop is an optional speed-up
         pass
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(config)
+    # everything the node writes (databases, tokens, HLS, its workers' output) is its own: 0600/0700
+    os.umask(0o077)
+    try:
+        app = create_app(config)
+    except node_config.ConfigError as exc:
+        print(f"onair serve: {exc}", file=sys.stderr)
+        return 2
     # Process-wide, so owned here rather than by the app (a test process runs many apps).
     # Chat viewers are the node's many long-lived connections: their departures tell when
     # frozen garbage is worth a thaw.

@@ -9,7 +9,9 @@ loop never waits on the disk.  Retention: archived comments older than
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -55,6 +57,8 @@ class SqliteModerationStore:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # 0600 before SQLite opens it (its -wal/-shm take that mode)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self._db = await asyncio.to_thread(self._connect)
         await self._call(self._prune)
         self._archive.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections import defaultdict, deque
@@ -19,6 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from broadcaster.bus.base import DEFAULT_QUEUE, Banned, Held, Subscription
+from broadcaster.datadir import read_json, write_private
+
+log = logging.getLogger("onair.bus.memory")
+
+
+def _held_shape(doc: Any) -> bool:
+    return isinstance(doc, dict) and all(isinstance(items, dict) and all(isinstance(c, dict) for c in items.values())
+                                         for items in doc.values())
 
 
 def seq_seed() -> int:
@@ -45,24 +54,24 @@ class MemoryBus:
         self._held_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        if self._held_path is not None and self._held_path.exists():
-            doc = json.loads(await asyncio.to_thread(self._held_path.read_text))
-            for broadcast_id, items in doc.items():
-                self._held[broadcast_id] = {k: Held(k, v) for k, v in items.items()}
+        if self._held_path is None:
+            return
+        # a damaged file is moved aside (logged) and the node starts without it
+        doc = await asyncio.to_thread(read_json, self._held_path, "held comments")
+        if doc is not None and not _held_shape(doc):
+            log.error("held comments in %s have an unknown shape: ignored", self._held_path)
+            doc = None
+        for broadcast_id, items in (doc or {}).items():
+            self._held[broadcast_id] = {k: Held(k, v) for k, v in items.items()}
 
     async def _save_held(self) -> None:
         if self._held_path is None:
             return
         doc = {b: {k: h.comment for k, h in items.items()} for b, items in self._held.items() if items}
-        path = self._held_path
-
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(doc))
-            os.replace(tmp, path)  # atomic: a crash leaves the old or the new file
+        data = json.dumps(doc).encode()
         async with self._held_lock:
-            await asyncio.to_thread(write)
+            # atomic and durable: a crash leaves the old file or the new one, fsynced
+            await asyncio.to_thread(write_private, self._held_path, data)
 
     async def close(self) -> None:
         self._subs.clear()

@@ -185,3 +185,21 @@ async def test_memory_bus_keeps_held_comments_across_restarts(tmp_path: Path) ->
     await second.start()
     assert await second.list_held("b") == [Held("h1", {"id": "c1", "text": "wait"})]
     assert await second.take_held("b", "h1") is not None
+
+
+@pytest.mark.parametrize("damage", [b'{"b": {"h1": {"id": "c1"', b"\xff\xfe", b'["not", "a", "map"]'])
+async def test_a_damaged_held_file_is_moved_aside_and_the_bus_starts(tmp_path: Path, damage: bytes,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "held.json"
+    path.write_bytes(damage)
+    bus = MemoryBus(held_path=path)
+    await bus.start()  # never a failed start
+    assert await bus.list_held("b") == []
+    assert "held comments" in caplog.text
+    if damage.startswith(b"["):
+        assert path.read_bytes() == damage  # readable JSON of the wrong shape: ignored, kept
+    else:
+        assert not path.exists() and [p.read_bytes() for p in tmp_path.glob("held.json.damaged-*")] == [damage]
+    await bus.hold("b", Held("h1", {"id": "c1", "text": "wait"}))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_bytes()) == {"b": {"h1": {"id": "c1", "text": "wait"}}}
