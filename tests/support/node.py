@@ -44,13 +44,14 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    def __init__(self, data_dir: Path, **options: object) -> None:
+    def __init__(self, data_dir: Path, *, log_path: Path | None = None, **options: object) -> None:
         self.data_dir = data_dir
         self.http_port = int(options.pop("http_port", 0) or free_port())
         self.rtmp_port = int(options.pop("rtmp_port", 0) or free_port())
         self.options = {"reconnect_grace": 5, "ladder": "source,240p", "segment_target": 1, **options}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "node.log"
+        #: by default inside the data dir (which the test then creates); elsewhere, the node creates it
+        self.log_path = log_path or data_dir / "node.log"
 
     @property
     def base(self) -> str:
@@ -64,7 +65,7 @@ class NodeProcess:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1",
                 "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
                 "--data-dir", str(self.data_dir), "--admin-token", ADMIN_TOKEN]
