@@ -19,13 +19,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 
-from ingest.whip.ice import restrict_host_addresses
-from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.broadcaster.chat_support import connect
 from tests.support.node import ADMIN_TOKEN, NodeProcess
 from tests.support.raw_http import RawResponse, raw_request
+from tests.support.whip import make_offer
 
 pytestmark = pytest.mark.e2e
 
@@ -119,20 +117,8 @@ def test_every_json_body_in_two_segments_gets_the_same_answer_as_in_one(node: No
     assert [a[0] for a in answers[0]] == [201, 201, 200, 200, 200, 200, 200, 200, 200, 404, 201]
 
 
-async def _offer() -> str:
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    try:
-        pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
-        pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
-        with restrict_host_addresses(("127.0.0.1",)):
-            await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
-
-
 def test_a_whip_offer_in_two_segments_is_answered_like_one_in_one(node: NodeProcess) -> None:
-    offer = asyncio.run(_offer()).encode()
+    offer = asyncio.run(make_offer()).encode()
     assert len(offer) > 1000
     kinds = []
     for split in (False, True):

@@ -11,30 +11,13 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from aiortc import RTCConfiguration, RTCPeerConnection
 
 from ingest.whip import WHIP_SESSIONS, WhipOptions, add_whip_routes
-from ingest.whip.ice import restrict_host_addresses
-from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
 from ingest.whip.testing import RecordingHub
+from tests.support.whip import make_offer
 
 KEY = "live_b1_secret"
 OTHER_KEY = "live_b2_other"
-
-
-async def make_offer(video: bool = True, audio: bool = True) -> str:
-    """A real browser-like offer from aiortc (ICE on loopback only); its peer connection is closed."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    try:
-        if video:
-            pc.addTransceiver(PatternVideoTrack(), direction="sendonly")
-        if audio:
-            pc.addTransceiver(ToneAudioTrack(), direction="sendonly")
-        with restrict_host_addresses(("127.0.0.1",)):
-            await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
 
 
 @pytest.fixture

@@ -7,12 +7,14 @@ from fractions import Fraction
 
 import aioice.ice
 import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from ingest.whip.errors import OfferError
 from ingest.whip.h264 import access_unit_to_avcc, avc_decoder_config, config_from_extradata, split_annexb
 from ingest.whip.ice import IceServer, restrict_host_addresses, validate_hosts
 from ingest.whip.offer import check_offer
 from ingest.whip.timing import TrackClock
+from tests.support.whip import make_offer
 
 VIDEO = ("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n"
          "a=rtpmap:97 rtx/90000\r\n")
@@ -161,17 +163,7 @@ def test_annexb_helpers_raise_only_value_error(data: bytes) -> None:
 
 async def test_every_truncation_of_a_real_offer_is_a_400_or_negotiates() -> None:
     # what a short body read used to hand aiortc: some cuts raised AttributeError/AssertionError (500s)
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-
-    from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
-
-    publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    publisher.addTransceiver(PatternVideoTrack(), direction="sendonly")
-    publisher.addTransceiver(ToneAudioTrack(), direction="sendonly")
-    with restrict_host_addresses(("127.0.0.1",)):
-        await publisher.setLocalDescription(await publisher.createOffer())
-    offer = publisher.localDescription.sdp
-    await publisher.close()
+    offer = await make_offer()
     refused = 0
     for cut in range(1, len(offer) + 1, 5):
         try:
