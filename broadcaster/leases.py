@@ -159,6 +159,12 @@ class RedisLeases:
                                      args=[f"orphan:{self.node_id}", f"ended:{self.node_id}", ENDED_MARK_MS,
                                            broadcast_id]))
 
+    async def track(self, broadcast_ids: list[str]) -> None:
+        """Put broadcasts in the leased set, so the sweeper looks after them even if no lease ever named
+        them (live under a version of onair without leases)."""
+        if broadcast_ids:
+            await self._redis.sadd(self._set, *broadcast_ids)
+
     async def forget(self, broadcast_id: str) -> None:
         """Drop a broadcast that is no longer live from the leased set."""
         await self._redis.srem(self._set, broadcast_id)

@@ -42,9 +42,13 @@ class OrphanSweeper:
         self._redis_down = False
 
     async def run(self) -> None:
+        adopted = False
         while True:
             await asyncio.sleep(self.interval)
             try:
+                if not adopted:
+                    await self.adopt()
+                    adopted = True
                 await self.sweep()
                 if self._redis_down:
                     log.info("orphan sweeper: Redis answers again")
@@ -53,6 +57,12 @@ class OrphanSweeper:
                 if not self._redis_down:
                     log.warning("orphan sweeper: Redis unavailable (%s); retrying every %.0f s", exc, self.interval)
                 self._redis_down = True
+
+    async def adopt(self) -> None:
+        """Once: broadcasts the registry says are live but that no lease ever named (left by a version
+        without leases) are swept like the others; those whose node is alive have a lease by now."""
+        live = [b.id for b in await self._store.list() if b.status in (Status.LIVE, Status.RECONNECTING)]
+        await self._leases.track(live)
 
     async def sweep(self) -> None:
         holders = await self._leases.holders()

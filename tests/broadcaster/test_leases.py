@@ -95,3 +95,21 @@ async def test_the_sweeper_moves_a_dead_nodes_broadcast_to_reconnecting_then_end
     assert (await store.get(ends.id)).status is Status.ENDED
     assert (await store.get(stays.id)).status is Status.RECONNECTING  # the other node's to set
     assert await alive.holders() == {stays.id: "node-other"}
+
+
+async def test_a_broadcast_left_live_without_any_lease_is_adopted_and_ended(redis: Redis) -> None:
+    # live in the registry under a node of a version without leases, which is gone
+    store = RedisBroadcastStore(redis)
+    stray, _ = make_broadcast("stray", Visibility.PUBLIC, origin="node-old")
+    await store.create(with_status(stray, Status.LIVE))
+    idle, _ = make_broadcast("idle", Visibility.PUBLIC)
+    await store.create(idle)
+    leases = RedisLeases(redis, "node-new", ttl=1.0)
+    sweeper = OrphanSweeper(store, leases, serves=lambda _id: False, grace=0.0)
+    await sweeper.adopt()
+    assert await leases.holders() == {stray.id: None}
+    await sweeper.sweep()
+    assert (await store.get(stray.id)).status is Status.RECONNECTING
+    await sweeper.sweep()
+    assert (await store.get(stray.id)).status is Status.ENDED
+    assert (await store.get(idle.id)).status is Status.IDLE
