@@ -37,6 +37,7 @@ from broadcaster.leases import Leases, LocalLeases
 from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_id_from_key,
                                   secret_matches, with_status)
+from ingest.hls.store import end_leftover_replays
 from ingest.media import MediaKind, MediaUnit
 from ingest.source import PublishRefused, redact
 
@@ -166,6 +167,12 @@ class LiveManager:
             if broadcast.status in (Status.LIVE, Status.RECONNECTING) and \
                     (alone or broadcast.origin == self._config.node_id):
                 await self._resume(broadcast)
+        # replays of broadcasts this node had live when it died and did not resume (ended meanwhile, or
+        # taken over by another node): their playlists end here, from the segment journals
+        ended = await asyncio.to_thread(end_leftover_replays, self._config.hls_dir, set(self._sessions))
+        for broadcast_id, renditions in ended.items():
+            log.info("broadcast %s: playlists a previous run left live ended as a replay (%s)", broadcast_id,
+                     ", ".join(renditions))
         self._ticker = asyncio.create_task(self._tick(), name="live-stats")
         if not alone:
             keeper = LeaseKeeper(self._leases, self._store, self, self._config.node_id)

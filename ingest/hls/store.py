@@ -80,6 +80,26 @@ class HlsStore:
         for part in self.rendition_dir(rendition).glob(f"s{msn}.p*.m4s"):
             part.unlink(missing_ok=True)
 
+    def end_leftovers(self) -> list[str]:
+        """End, as replays, the media playlists a node that died left live here (none of its runs will
+        continue them: the broadcast ended, or another node took it over); the renditions ended."""
+        ended = []
+        for rendition_dir in sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []:
+            index = rendition_dir / INDEX
+            try:
+                with index.open("rb") as fh:
+                    fh.seek(max(0, index.stat().st_size - 64))
+                    if b"#EXT-X-ENDLIST" in fh.read():
+                        continue
+            except OSError:
+                continue
+            playlist = self.load_media(rendition_dir.name)
+            if playlist is not None:
+                playlist.end()
+                self.write_media(rendition_dir.name, playlist)
+                ended.append(rendition_dir.name)
+        return ended
+
     def record_segment(self, rendition: str, segment: Segment) -> None:
         """Journal a completed segment (before a playlist lists it): see :mod:`ingest.hls.recovery`."""
         recovery.record(self.rendition_dir(rendition), segment)
@@ -93,3 +113,13 @@ class HlsStore:
         than stopping the broadcast.
         """
         return recovery.load_playlist(self.rendition_dir(rendition), target_duration, window)
+
+
+def end_leftover_replays(hls_root: Path, keep: set[str]) -> dict[str, list[str]]:
+    """:meth:`HlsStore.end_leftovers` for every broadcast under ``hls_root`` but those in ``keep``
+    (resumed); the renditions ended, by broadcast."""
+    ended: dict[str, list[str]] = {}
+    for directory in sorted(hls_root.iterdir()) if hls_root.is_dir() else []:
+        if directory.name not in keep and directory.is_dir() and (renditions := HlsStore(directory).end_leftovers()):
+            ended[directory.name] = renditions
+    return ended

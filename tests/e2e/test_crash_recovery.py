@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import m3u8
@@ -32,17 +33,21 @@ def _complete_segments(url: str) -> tuple[int, list[m3u8.Segment]]:
     return playlist.media_sequence or 0, [s for s in playlist.segments if s.uri]
 
 
-def _wait_window_slid(url: str, past: int, timeout: float = 60) -> None:
-    """Wait until the live window no longer lists segment ``past``."""
+def _wait_playlist(url: str, ready: Callable[[int, list[m3u8.Segment]], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if _complete_segments(url)[0] > past:
+            if ready(*_complete_segments(url)):
                 return
         except OSError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{url}: the live window never moved past segment {past}")
+    raise AssertionError(f"{url} never got there in {timeout} s")
+
+
+def _wait_window_slid(url: str, past: int) -> None:
+    """Wait until the live window no longer lists segment ``past``."""
+    _wait_playlist(url, lambda first, _complete: first > past)
 
 
 @pytest.mark.parametrize("registry", ["embedded", "redis"])
@@ -112,6 +117,8 @@ def test_when_a_node_dies_another_reports_its_broadcasts_ended_and_takes_their_p
     for doc in (x, y, w):
         a.wait_status(doc["id"], "live", timeout=20)
         assert _status(b, doc["id"]) == "live"  # B sees the shared registry
+    for doc in (x, y):  # A has written segments of both
+        _wait_playlist(f"{a.base}/hls/{doc['id']}/source/index.m3u8", lambda first, complete: len(complete) >= 2)
 
     # B can end a broadcast live on A only by force (admin); A stops it at its next lease renewal
     status, answer = b.request("POST", f"/api/broadcasts/{w['id']}/end")
@@ -153,3 +160,11 @@ def test_when_a_node_dies_another_reports_its_broadcasts_ended_and_takes_their_p
     replay = m3u8.loads(fetch(f"{b.base}/hls/{y['id']}/source/index.m3u8").decode())
     assert replay.is_endlist and abs(sum(s.duration for s in replay.segments) - AFTER_SECONDS) <= 1.5
     assert "its publisher continues here" in b.log()
+
+    # A comes back: it resumes neither (one ended, one moved to B) and ends what it had written as replays
+    a.start()
+    for doc in (x, y):
+        assert _status(a, doc["id"]) == "ended"
+        replay = m3u8.loads(fetch(f"{a.base}/hls/{doc['id']}/source/index.m3u8").decode())
+        assert replay.is_endlist and replay.media_sequence in (None, 0) and replay.segments
+    assert "ended as a replay" in a.log()

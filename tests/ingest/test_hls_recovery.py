@@ -9,6 +9,7 @@ import pytest
 
 from ingest.hls.playlist import MediaPlaylist
 from ingest.hls.recovery import JOURNAL, load_playlist, record
+from ingest.hls.store import HlsStore, end_leftover_replays
 
 
 def _live(path: Path, segments: int, window: int = 3, start: int = 0) -> MediaPlaylist:
@@ -69,3 +70,16 @@ def test_without_a_journal_the_playlist_on_disk_is_used(tmp_path: Path) -> None:
     (tmp_path / "index.m3u8").write_text("not a playlist")
     assert load_playlist(tmp_path) is None
     assert load_playlist(tmp_path / "missing") is None
+
+
+def test_playlists_left_live_are_ended_as_replays_unless_resumed(tmp_path: Path) -> None:
+    for broadcast in ("gone", "resumed", "done"):
+        (tmp_path / broadcast / "source").mkdir(parents=True)
+        _live(tmp_path / broadcast / "source", 5)
+    HlsStore(tmp_path / "done").end_leftovers()
+    assert end_leftover_replays(tmp_path, keep={"resumed"}) == {"gone": ["source"]}
+    replay = MediaPlaylist.parse((tmp_path / "gone" / "source" / "index.m3u8").read_text())
+    assert replay.ended and [s.seq for s in replay.segments] == [0, 1, 2, 3, 4]
+    assert not MediaPlaylist.parse((tmp_path / "resumed" / "source" / "index.m3u8").read_text()).ended
+    assert end_leftover_replays(tmp_path, keep={"resumed"}) == {}
+    assert end_leftover_replays(tmp_path / "missing", keep=set()) == {}
