@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_a_fresh_data_dir_and_everything_in_it_is_private(tmp_path: Path, ffprobe: str) -> None:
+async def test_a_fresh_data_dir_and_everything_in_it_is_private(tmp_path: Path, ffmpeg: str) -> None:
     data_dir = tmp_path / "fresh" / "data"
     node = NodeProcess(data_dir, log_path=tmp_path / "node.log")
     node.start()  # the node creates the data dir
