@@ -62,8 +62,10 @@ class ChatNode:
         from broadcaster.chat import ChatSettings, setup_chat
         from broadcaster.config import NodeConfig
 
+        # rtmp_port=0: an ephemeral port, not 1935 (another checkout's tests may hold it on a shared machine)
         config = NodeConfig(host="127.0.0.1", data_dir=self.tmp_path / "data", admin_token=ADMIN_TOKEN,
-                            node_id="node-test", redis_url=REDIS_URL if self.bus_kind == "redis" else "")
+                            node_id="node-test", redis_url=REDIS_URL if self.bus_kind == "redis" else "",
+                            rtmp_port=0)
         app = create_app(config)
         # the relay on its own: moderation (which rate-limits too) is tested in test_moderation_*
         setup_chat(app, moderator=NoModeration(),

@@ -111,7 +111,7 @@ def _status(node: NodeProcess, broadcast_id: str) -> str:
 def test_when_a_node_dies_another_reports_its_broadcasts_ended_and_takes_their_publishers(
         node_factory, redis_url: str) -> None:
     a: NodeProcess = node_factory(redis_url=redis_url, ladder="source")
-    b: NodeProcess = node_factory(redis_url=redis_url, ladder="source")
+    b: NodeProcess = node_factory(redis_url=redis_url, ladder="source", reconnect_grace=30)
     x, y, w = (a.create_broadcast(name) for name in ("x", "y", "w"))
     publishers = [ffmpeg_publish(a.rtmp_url(doc["stream_key"]), seconds=120) for doc in (x, y, w)]
     for doc in (x, y, w):
@@ -134,11 +134,14 @@ def test_when_a_node_dies_another_reports_its_broadcasts_ended_and_takes_their_p
     seen: dict[str, list[str]] = {x["id"]: [], y["id"]: []}
     ended_after: float | None = None
     comeback = None
-    while time.monotonic() - killed < 30 and (ended_after is None or comeback is None):
+    taken_over: dict[str, Any] | None = None
+    while time.monotonic() - killed < 30 and (ended_after is None or taken_over is None):
         for bid, statuses in seen.items():
-            status = _status(b, bid)
-            if not statuses or statuses[-1] != status:
-                statuses.append(status)
+            doc = b.broadcast(bid)
+            if not statuses or statuses[-1] != doc["status"]:
+                statuses.append(doc["status"])
+            if bid == y["id"] and comeback is not None and doc["status"] == "live" and taken_over is None:
+                taken_over = doc
         if seen[x["id"]][-1] == "ended" and ended_after is None:
             ended_after = time.monotonic() - killed
         if seen[y["id"]][-1] == "reconnecting" and comeback is None:
@@ -150,9 +153,8 @@ def test_when_a_node_dies_another_reports_its_broadcasts_ended_and_takes_their_p
     assert seen[x["id"]] == ["live", "reconnecting", "ended"]
     assert ended_after is not None and ended_after < 15
 
-    assert comeback is not None
-    doc = b.wait_status(y["id"], "live", timeout=15)
-    assert "live" in doc and doc["live"]["protocol"] == "rtmp"  # B ingests it now
+    assert comeback is not None and seen[y["id"]][:3] == ["live", "reconnecting", "live"]
+    assert taken_over is not None and taken_over["live"]["protocol"] == "rtmp"  # B ingests it now
     assert comeback.wait(timeout=60) == 0, comeback.stderr.read().decode()
     b.wait_status(y["id"], "reconnecting", timeout=15)
     assert b.request("POST", f"/api/broadcasts/{y['id']}/end")[0] == 200
