@@ -58,7 +58,7 @@ def calls(bid: str, host: str, comment: str, viewer: str) -> list[Call]:
 
 
 #: fields that differ between two identical requests (fresh ids, secrets, clocks)
-VOLATILE = {"id", "token", "until", "expires", "created_at", "stream_key", "host_token", "at"}
+VOLATILE = {"id", "token", "grant", "until", "expires", "created_at", "stream_key", "host_token", "at"}
 
 
 def normalised(response: RawResponse, replace: dict[str, str]) -> tuple[int, Any]:
