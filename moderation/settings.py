@@ -18,6 +18,8 @@ rate_limit_count                       integer, 1-1000
 max_mentions                           integer, 1-100
 max_char_run, max_emoji                integer, 1-500 (a comment has at most 500 characters)
 profanity                              true or false
+languages                              supported language codes, each at most once
+language_strictness                    supported language code -> off, low, medium, high
 =====================================  =============================================
 """
 
