@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import struct
 
-NAL_SPS = 7
-NAL_PPS = 8
-NAL_AUD = 9
+from ingest.avc import NAL_AUD, NAL_PPS, NAL_SPS, avc_decoder_config, nal_type
+
+__all__ = ["NAL_AUD", "NAL_PPS", "NAL_SPS", "avc_decoder_config", "nal_type", "split_annexb", "is_annexb", "to_avcc",
+           "config_from_extradata", "access_unit_to_avcc"]
 
 
 def split_annexb(data: bytes) -> list[bytes]:
@@ -41,20 +42,6 @@ def is_annexb(data: bytes) -> bool:
 
 def to_avcc(nals: list[bytes]) -> bytes:
     return b"".join(struct.pack(">I", len(n)) + n for n in nals)
-
-
-def nal_type(nal: bytes) -> int:
-    return nal[0] & 0x1F
-
-
-def avc_decoder_config(sps: bytes, pps: bytes) -> bytes:
-    """AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.2.4.1) for one SPS and one PPS."""
-    if len(sps) < 4 or nal_type(sps) != NAL_SPS:
-        raise ValueError("invalid SPS NAL unit")
-    if not pps or nal_type(pps) != NAL_PPS:
-        raise ValueError("invalid PPS NAL unit")
-    return (bytes([1, sps[1], sps[2], sps[3], 0xFF, 0xE1]) + struct.pack(">H", len(sps)) + sps
-            + b"\x01" + struct.pack(">H", len(pps)) + pps)
 
 
 def config_from_extradata(extradata: bytes) -> bytes:

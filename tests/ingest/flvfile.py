@@ -38,17 +38,19 @@ def read_units(data: bytes) -> list[MediaUnit]:
 
 
 def make_flv(path: Path, *, size: str = "320x240", rate: int = 25, seconds: float = 6, gop: int | None = None,
-             audio: bool = True) -> Path:
-    """An H.264/AAC FLV from lavfi test sources (keyframe every second by default)."""
+             audio: bool = True, x264: tuple[str, ...] = ("-preset", "ultrafast"), audio_rate: int = 44100,
+             channels: int | None = None) -> Path:
+    """An H.264/AAC FLV from lavfi test sources (keyframe every second by default; ``x264``: encoder options,
+    e.g. ``("-preset", "veryfast", "-bf", "2")`` for B-frames)."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise RuntimeError("ffmpeg CLI is required")
     cmd = [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
     if audio:
-        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
-    cmd += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop or rate), "-pix_fmt", "yuv420p"]
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={audio_rate}"]
+    cmd += ["-t", str(seconds), "-c:v", "libx264", *x264, "-g", str(gop or rate), "-pix_fmt", "yuv420p"]
     if audio:
-        cmd += ["-c:a", "aac", "-b:a", "64k"]
+        cmd += ["-c:a", "aac", "-b:a", "64k", *(["-ac", str(channels)] if channels else [])]
     cmd += ["-f", "flv", str(path)]
     subprocess.run(cmd, check=True)
     return path
