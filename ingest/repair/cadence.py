@@ -1,0 +1,118 @@
+"""Video frames on the stream's frame grid (pure).
+
+GStreamer's flvmux in live mode stamps a frame with the time it sends it: at
+30 fps the steps come out 21, 43, 0, 33 ms, following the audio buffers and
+the encoder's bursts.  Shown at those times, pictures bunch up and a player
+drops some (judder); any consumer on a 1/30 s clock sees two frames on one
+tick.  :class:`Cadence` puts each frame's decoding time in a slot of the
+stream's frame grid (``origin + k * frame``): the nearest slot to its timestamp,
+or the next free one when an earlier frame took it, but never more than
+``max_lead_ms`` after the timestamp.  Slots a stream skips stay empty, so
+dropped frames keep their gap; an encoder that keeps its timestamps lands on
+its own slots, to the millisecond.
+
+A stream whose timestamps are send times rather than capture times shows it:
+a frame sent within a quarter of a frame of the previous one (flvmux under load
+stamped 263 of 900 frames 0 ms after the previous one, ran seconds behind and
+flushed its backlog with one timestamp at the end).  From such a frame on the
+grid counts frames instead (frame ``k`` at ``origin + k * frame``, what
+``ffmpeg -vsync cfr`` does); it goes back to the timestamps after ``calm``
+frames without one, or when they drift more than ``resync_ms`` apart (a real
+pause).
+
+The frame duration is the SPS's (VUI timing info, ``nominal_ms``), else the
+stream's own average step (pauses left out) rounded to a common frame rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+#: frame rates a measured rate is rounded to when it is within 1.5 % of one
+_COMMON_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 50.0, 60000 / 1001, 60.0)
+#: a step longer than this is a pause, not a frame duration (ms)
+_PAUSE_MS = 250
+
+
+class Cadence:
+    def __init__(self, *, max_lead_ms: float = 500.0, window: int = 120, min_frames: int = 10, calm: int = 300,
+                 resync_ms: float = 10_000.0) -> None:
+        #: the frame duration the SPS gives (VUI timing info), if any
+        self.nominal_ms: float | None = None
+        self._max_lead = max_lead_ms
+        self._recent: deque[int] = deque(maxlen=window)
+        self._min_frames = min_frames
+        self._origin = 0.0
+        self._frame: float | None = None  # the duration the current slots were laid with
+        self._slot = 0
+        self._last: int | None = None
+        #: True when the last frame placed lies more than half a frame from its timestamp
+        self.moved = False
+        #: frames are counted, not placed by their timestamps (see the module docstring)
+        self.counting = False
+        self._calm = calm
+        self._since_bunched = 0
+        self._resync = resync_ms
+
+    @property
+    def frame_ms(self) -> float | None:
+        """The grid's frame duration (ms); None until it is known."""
+        if self.nominal_ms is not None:
+            return self.nominal_ms
+        if len(self._recent) < self._min_frames:
+            return None
+        steps = [min(b - a, _PAUSE_MS) for a, b in zip(self._recent, list(self._recent)[1:])]
+        mean = sum(steps) / len(steps)
+        if mean <= 0:
+            return None
+        rate = 1000 / mean
+        common = min(_COMMON_RATES, key=lambda c: abs(c - rate))
+        return 1000 / common if abs(common - rate) / common < 0.015 else mean
+
+    def place(self, ts: int) -> int:
+        """The decoding time (ms) of the frame sent at ``ts``, the next one in decoding order."""
+        frame = self.frame_ms
+        previous = self._recent[-1] if self._recent else None
+        self._recent.append(ts)
+        last = self._last
+        self.moved = False
+        if frame is not None and previous is not None:
+            if ts - previous < frame / 4:
+                self.counting, self._since_bunched = True, 0
+            elif self.counting:
+                self._since_bunched += 1
+                if self._since_bunched >= self._calm:
+                    self.counting, self._frame = False, None  # timestamps to trust again: new slots
+        if frame is not None and self.counting and self._frame is not None and last is not None:
+            out = round(self._origin + (self._slot + 1) * self._frame)
+            if abs(out - ts) <= self._resync:
+                self._slot += 1
+                self._last = out = max(out, last + 1)
+                self.moved = abs(out - ts) > frame / 2
+                return out
+            self._frame = None  # a real pause: new slots from this frame's timestamp
+        if frame is None:
+            out = ts if last is None else max(ts, last + 1)
+        else:
+            if frame != self._frame:
+                # (new) slots through the previous frame, or through this one
+                self._origin, self._slot, self._frame = float(last if last is not None else ts), 0, frame
+                if last is None:
+                    self._slot = -1
+            own = round((ts - self._origin) / self._frame)
+            slot = max(own, self._slot + 1)
+            if self._origin + slot * self._frame > ts + self._max_lead:
+                # too far behind its timestamp: off the grid, new slots from here
+                out = max(math.floor(ts + self._max_lead), (last if last is not None else ts) + 1)
+                self._origin, self._slot = float(out), 0
+            else:
+                out = round(self._origin + slot * self._frame)
+                if slot == own and abs(out - ts) <= 1:
+                    out = ts  # its own slot, give or take the millisecond rounding: as sent
+                self._slot = slot
+            if last is not None:
+                out = max(out, last + 1)
+            self.moved = abs(out - ts) > frame / 2
+        self._last = out
+        return out
