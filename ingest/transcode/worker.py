@@ -15,8 +15,13 @@ every rendition; with low-latency (CMAF) output, video renditions carry video
 only and the AAC is written once, as the ``audio`` rendition, every track cut
 into parts of ``part_target`` (see :mod:`ingest.transcode.cmaf`).
 
+A libav error on one packet drops that packet (video: up to the next keyframe),
+reported as a ``packet_dropped`` event (:mod:`ingest.transcode.guard`); only a
+run of failures on one writer ends the worker.  Its input has passed the node's
+repair stage (:mod:`ingest.repair`): timestamps increase, keyframes are IDRs.
+
 Reports on stdout, one JSON object per line: ``started``, ``init``, ``part``,
-``segment``, ``stats``, ``error``.  Logs go to stderr.  Exit status 0 after stdin EOF and a
+``segment``, ``stats``, ``packet_dropped``, ``error``.  Logs go to stderr.  Exit status 0 after stdin EOF and a
 clean flush, 1 on error (after an ``error`` line), 2 on a bad config.
 """
 
@@ -38,11 +43,14 @@ from pathlib import Path
 from typing import IO, Any
 
 import av
+import av.logging
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
 from ingest.hls import codecs
 from ingest.transcode.cmaf import CmafWriter, PartWritten, SegmentWritten
+from ingest.transcode.events import Events, PacketDropped
+from ingest.transcode.guard import PacketGuard
 from ingest.transcode.ladder import Rendition, h264_level, scaled_width, select_for_source
 from ingest.transcode.segmenter import AudioPacket, SegmentWriter
 
@@ -106,20 +114,6 @@ class WorkerConfig:
         return cls(out_dir, renditions, target, start_seq, pinned, low_latency, part_target)
 
 
-class Events:
-    """Thread-safe JSON-lines writer for the parent process."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, separators=(",", ":"))
-        with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
-
-
 def snap_frame_rate(rate: Fraction | None) -> Fraction:
     if not rate or rate <= 0:
         return Fraction(30)
@@ -134,8 +128,11 @@ class Rung(threading.Thread):
     """One transcoded rendition: scale + encode + segment, in its own thread."""
 
     def __init__(self, rendition: Rendition, width: int, height: int, fps: Fraction,
-                 make_writer: Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter]) -> None:
+                 make_writer: Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter],
+                 report: Callable[[PacketDropped], None]) -> None:
         super().__init__(name=f"rung-{rendition.name}", daemon=True)
+        self._encode_guard = PacketGuard(rendition.name, "encode", report, to_keyframe=False)
+        self._mux_guard = PacketGuard(rendition.name, "mux", report, to_keyframe=True)
         self.rendition = rendition
         self.width = width
         self.height = height
@@ -204,7 +201,9 @@ class Rung(threading.Thread):
                     scaled.pict_type = PictureType.I
                 if cut:
                     self._cuts.add(frame.pts)
-                for packet in self.encoder.encode(scaled):
+                packets: list[av.Packet] = []
+                self._encode_guard.run(lambda: packets.extend(self.encoder.encode(scaled)))
+                for packet in packets:
                     self._packet(packet)
         except BaseException as exc:  # noqa: BLE001 - reported to the main thread
             log.exception("rendition %s failed", self.rendition.name)
@@ -218,7 +217,7 @@ class Rung(threading.Thread):
             self._cuts.discard(packet.pts)
             if not packet.is_keyframe:
                 log.warning("rendition %s: no IDR at cut pts %s", self.rendition.name, packet.pts)
-        self.writer.video(packet, cut)
+        self._mux_guard.run(lambda: self.writer.video(packet, cut), packet.is_keyframe)
 
 
 class Worker:
@@ -304,7 +303,7 @@ class Worker:
             else:
                 height = rendition.height or src.height
                 width = scaled_width(src.width, src.height, height)
-                rung = Rung(rendition, width, height, fps, make_writer)
+                rung = Rung(rendition, width, height, fps, make_writer, self.events.report)
                 rungs.append(rung)
                 report.append({"name": rendition.name, "width": width, "height": height,
                                "bandwidth": int((rendition.video_bitrate or 0) * 1.2) + audio_rate,
@@ -351,12 +350,15 @@ class Worker:
     def _loop(self, container: Any, video: Any, audio: Any, passthrough: SegmentWriter | CmafWriter | None,
               rungs: list[Rung], frame_ms: float, audio_writer: CmafWriter | None) -> None:
         target_ms = self.config.segment_target * 1000 - frame_ms / 2  # a timestamp jitter must not cost a GOP
+        report = self.events.report
+        video_guard = PacketGuard("source", "mux", report, to_keyframe=True)
+        audio_guard = PacketGuard("audio", "mux", report, to_keyframe=False)
+        decode_guard = PacketGuard("decoder", "decode", report, to_keyframe=True, limit=_MAX_BAD_PACKETS)
         segment_start: int | None = None
         keyframes: dict[int, bool] = {}  # pts of source keyframes -> starts a segment
         first_pts: int | None = None
         last_pts = 0
         frames = 0
-        bad = 0
         started = time.monotonic()
         next_stats = started + _STATS_INTERVAL
 
@@ -391,26 +393,20 @@ class Worker:
                     first_pts = pts
                 last_pts = max(last_pts, pts)
                 if rungs:
-                    try:
-                        decoded = video.codec_context.decode(packet)
-                        bad = 0
-                    except av.error.FFmpegError as exc:
-                        bad += 1
-                        log.warning("undecodable video packet at %s ms: %s", pts, exc)
-                        if bad >= _MAX_BAD_PACKETS:
-                            raise RuntimeError(f"{bad} consecutive undecodable video packets (last: {exc})") from None
-                        decoded = []
+                    decoded: list[Any] = []
+                    decode_guard.run(lambda: decoded.extend(video.codec_context.decode(packet)), packet.is_keyframe)
                     send_frames(decoded)
                 else:
                     frames += 1
                 if passthrough is not None:
-                    passthrough.video(packet, cut)
+                    video_guard.run(lambda: passthrough.video(packet, cut), packet.is_keyframe)
             else:
                 if segment_start is None:
                     continue
                 item = AudioPacket(bytes(packet), packet.pts, packet.dts, packet.duration or 0)
                 if audio_writer is not None:
-                    audio_writer.audio(item)
+                    audio_writer_ = audio_writer
+                    audio_guard.run(lambda: audio_writer_.audio(item))
                 else:
                     if isinstance(passthrough, SegmentWriter):
                         passthrough.audio(item)
@@ -442,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     # Below the node's priority: a node short of cores keeps its event loop (chat, HTTP, ingest) responsive.
     os.nice(int(os.environ.get("ONAIR_WORKER_NICE", "10")))
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # libav's own error lines (to stderr, so the node log) and in PyAV's exceptions: "Invalid argument" alone
+    # does not say that a muxer refused a decoding time
+    av.logging.set_level(av.logging.ERROR)
     events = Events(sys.stdout)
     if len(args) != 1:
         events.emit({"event": "error", "message": "usage: python -m ingest.transcode.worker '<json config>'"})

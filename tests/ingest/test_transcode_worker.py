@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ except ImportError:
     from hlsprobe import probe_segment  # type: ignore[no-redef]
 
 from ingest import flv
+from ingest.media import MediaKind
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,28 @@ def test_worker_video_only_source(tmp_path: Path) -> None:
         ("180p", 0, 2.0), ("180p", 1, 1.0), ("source", 0, 2.0), ("source", 1, 1.0)]
     probe = probe_segment(tmp_path / "out" / "180p" / "1.ts")
     assert probe.codecs == {"h264"} and probe.first_video_keyframe
+
+
+def test_a_packet_the_muxer_refuses_costs_that_packet_not_the_worker(tmp_path: Path) -> None:
+    # What the repair stage prevents, fed straight to a worker: one video frame with the decoding time of the
+    # frame before it (GStreamer's flvmux under load). The passthrough's mp4 muxer refuses it; the worker
+    # drops it and the frames up to the next keyframe, reports it, and writes every segment.
+    units = read_units(make_flv(tmp_path / "src.flv", seconds=4).read_bytes())
+    frames = [u for u in units if u.kind is MediaKind.VIDEO and not u.config]
+    victim, before = frames[12], frames[11]
+    assert not victim.keyframe
+    units = [replace(u, dts=before.dts, cts=victim.pts - before.dts) if u is victim else u for u in units]
+    stdin = flv.file_header() + b"".join(flv.encode_unit(u) for u in units)
+    rc, events, stderr = run_worker({"out_dir": str(tmp_path / "out"), "renditions": RENDITIONS[:2],
+                                     "segment_target": 1.0, "low_latency": True}, stdin)
+    assert rc == 0, stderr
+    dropped = [e for e in events if e["event"] == "packet_dropped"]
+    assert [(e["rendition"], e["stage"]) for e in dropped] == [("source", "mux")]
+    assert "non monotonically increasing dts" in dropped[0]["message"]
+    assert not any(e["event"] == "error" for e in events)
+    for name in ("source", "180p", "audio"):
+        seconds = sum(e["duration"] for e in events if e["event"] == "segment" and e["rendition"] == name)
+        assert abs(seconds - 4.0) < 0.1, (name, seconds)
 
 
 def test_worker_garbage_input_reports_error(tmp_path: Path) -> None:
