@@ -213,6 +213,7 @@ class LiveManager:
         pipeline = self._pipeline_factory(broadcast_id, self._config.hls_dir / broadcast_id)
         pipeline.on_segment = lambda rendition, seq, duration, b=broadcast_id: \
             self._metrics.segments_written.labels(b, rendition).inc()
+        pipeline.health.counters = self._metrics
         await pipeline.start()
         session = LiveSession(broadcast_id, pipeline)
         self._sessions[broadcast_id] = session
@@ -359,6 +360,12 @@ class LiveManager:
                 "restarts": getattr(pstats, "restarts", None),
                 "dropped_units": getattr(pstats, "dropped_units", None),
                 "worker_pid": getattr(pstats, "worker_pid", None),
+                "worker_failures": getattr(pstats, "worker_failures", None),
+                # what the repair stage fixed in the publisher's media, and what the worker dropped
+                # after a libav error, by kind (node-wide: onair_media_repairs_total and
+                # onair_transcoder_packet_errors_total in /metrics)
+                "repairs": dict(session.pipeline.health.repairs),
+                "packets_dropped": dict(session.pipeline.health.packets_dropped),
             },
             # seconds from the arrival of a part's (LL-HLS) or segment's newest video frame to the
             # playlist write that lists it: the node's share of the viewers' latency

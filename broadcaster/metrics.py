@@ -40,6 +40,25 @@ class NodeMetrics:
         self.worker_restarts = Counter("onair_transcoder_restarts", "Transcoder worker restarts after a crash", [BROADCAST_LABEL], registry=self.registry)
         self.publish_refused = Counter("onair_publish_refused", "Publish attempts refused", ["protocol", "reason"], registry=self.registry)
         self.publishes = Counter("onair_publishes", "Publishes accepted", ["protocol"], registry=self.registry)
+        # media health, node-wide (per-broadcast figures are in GET /api/broadcasts/<id> live.transcoder)
+        self.media_repairs = Counter("onair_media_repairs", "Media units repaired on ingest (ingest/repair), by kind",
+                                     ["kind"], registry=self.registry)
+        self.packet_errors = Counter("onair_transcoder_packet_errors",
+                                     "Packets a transcode worker dropped after a libav error, the broadcast going on",
+                                     ["stage"], registry=self.registry)
+        self.worker_failures = Counter("onair_transcoder_worker_failures",
+                                       "Transcode worker processes that died or were killed as stalled",
+                                       registry=self.registry)
+
+    # ingest.health.MediaCounters
+    def media_repaired(self, kind: str) -> None:
+        self.media_repairs.labels(kind).inc()
+
+    def packet_dropped(self, stage: str) -> None:
+        self.packet_errors.labels(stage).inc()
+
+    def worker_failed(self) -> None:
+        self.worker_failures.inc()
 
     def forget(self, broadcast_id: str) -> None:
         for gauge in (self.ingest_bitrate, self.ingest_fps, self.transcoder_speed):

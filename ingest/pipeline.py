@@ -1,7 +1,9 @@
 """One live broadcast's path from units to HLS: the main-process side (asyncio).
 
 An :class:`HlsPipeline` takes :class:`MediaUnit`s from a publisher edge
-(``feed`` never blocks), pipes them as FLV into a transcode worker process
+(``feed`` never blocks), passes them through the repair stage
+(:class:`~ingest.repair.MediaRepair`, one per publish: what it repairs is
+tallied in :attr:`HlsPipeline.health`), pipes them as FLV into a transcode worker process
 (``python -m ingest.transcode.worker``), reads the worker's JSON events and
 owns the playlists: the master once the worker reports its renditions, each
 media playlist rewritten on every segment (a sliding window while live, the
@@ -22,9 +24,12 @@ with the video ones.
 A worker *generation* is one worker process.  A generation ends by
 ``finish()`` (EOF, the worker flushes), by a break (``mark_discontinuity``
 after a publisher reconnect, or a new video configuration: EOF, then a fresh
-worker for the new timestamps/config), or by a crash (a new worker resumes at
-the next keyframe, rate-limited; a worker that is fed but reports nothing for
-``stall_timeout`` is killed and counts as a crash).  Every new generation's
+worker for the new timestamps/config; an audio configuration arriving after the
+worker started without it counts as a new configuration), or by a crash (a new
+worker resumes at the next keyframe, after a back-off; a worker that is fed but
+reports nothing for ``stall_timeout`` is killed and counts as a crash).  A
+pipeline never gives up while its publisher sends: past ``max_restarts``
+crashes within ``restart_window`` it retries every ``failing_retry`` seconds.  Every new generation's
 first segments carry ``#EXT-X-DISCONTINUITY`` and continue the numbering.
 
 The pending units are bounded in bytes: beyond ``max_pending_bytes`` units are
@@ -52,7 +57,11 @@ from ingest import flv
 from ingest.hls.playlist import AudioRendition, MediaPlaylist, RenditionReport, Variant, render_master
 from ingest.hls.store import HlsStore, part_uri
 from ingest.hls.watch import PlaylistPosition, PlaylistWatch
+from ingest.health import MediaHealth
 from ingest.media import MediaKind, MediaUnit
+from ingest.repair import MediaRepair
+from ingest.restarts import RestartPolicy
+from ingest.transcode.events import PacketDropped
 from ingest.transcode.ladder import Rendition, transcoded
 
 log = logging.getLogger("ingest.pipeline")
@@ -69,9 +78,11 @@ class PipelineOptions:
     live_window: int = 6
     max_pending_bytes: int = 8 << 20  # bound on the pipe backlog; beyond it drop until next keyframe (counted)
     python: str = sys.executable
-    #: give up after this many worker crashes within ``restart_window`` seconds
+    #: after this many worker crashes within ``restart_window`` seconds, restart only every
+    #: ``failing_retry`` seconds (never give up while the publisher sends)
     max_restarts: int = 5
     restart_window: float = 60.0
+    failing_retry: float = 10.0
     #: how long ``finish`` waits for the worker to flush before killing it
     finish_timeout: float = 30.0
     #: a worker fed media that reports nothing (no stats, no segment) for this long is
@@ -103,6 +114,8 @@ class PipelineStats:
     delay_last: float | None = None
     delay_p50: float | None = None
     delay_max: float | None = None
+    #: worker processes that died (or were killed as stalled) so far
+    worker_failures: int = 0
 
 
 class _Marker:
@@ -148,6 +161,8 @@ class HlsPipeline:
         self._date_anchor: float | None = None
         self._delays: deque[float] = deque(maxlen=_DELAY_SAMPLES)
         self.on_segment: Callable[[str, int, float], None] | None = None
+        self.health = MediaHealth(broadcast_id)
+        self._repair = MediaRepair()
 
         self._queue: deque[_Item] = deque()
         self._pending_bytes = 0
@@ -155,6 +170,7 @@ class HlsPipeline:
         self._skip_to_keyframe = False
         self._video_config: MediaUnit | None = None
         self._audio_config: MediaUnit | None = None
+        self._worker_has_audio = False
 
         self._renditions: dict[str, _RenditionState] = {}
         self._pinned: list[Rendition] | None = None
@@ -164,8 +180,7 @@ class HlsPipeline:
         self._task: asyncio.Task[None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._generations = 0
-        self._crashes: deque[float] = deque()
-        self._gave_up = False
+        self._restarts_policy = RestartPolicy(options.max_restarts, options.restart_window, options.failing_retry)
         self._after_crash = False
         self._last_progress = 0.0
         self._last_write = 0.0
@@ -193,10 +208,11 @@ class HlsPipeline:
             realtime_factor=self._realtime_factor,
             dropped_units=self._dropped,
             worker_pid=proc.pid if running and proc is not None else None,
-            live=running and not self._ended and not self._gave_up,
+            live=running and not self._ended,
             delay_last=round(self._delays[-1], 3) if delays else None,
             delay_p50=round(delays[len(delays) // 2], 3) if delays else None,
             delay_max=round(delays[-1], 3) if delays else None,
+            worker_failures=self.health.worker_failures,
         )
 
     @property
@@ -211,9 +227,21 @@ class HlsPipeline:
         self._task = asyncio.create_task(self._supervise(), name=f"hls-pipeline-{self.broadcast_id}")
 
     def feed(self, unit: MediaUnit) -> None:
-        """Queue a unit for the worker.  Never blocks; drops (counted) beyond the bound."""
+        """Repair a unit and queue it for the worker.  Never blocks; drops (counted) beyond the bound."""
         if self._closed or self._finishing:
             return
+        for repaired in self._repair.push(unit):
+            self._enqueue(repaired)
+        self.health.repaired(self._repair.take_repairs())
+
+    def _flush_repair(self) -> None:
+        """The publish ended: hand on what the repair stage holds; the next publish gets a fresh one."""
+        for unit in self._repair.flush():
+            self._enqueue(unit)
+        self.health.repaired(self._repair.take_repairs())
+        self._repair = MediaRepair()
+
+    def _enqueue(self, unit: MediaUnit) -> None:
         if unit.config:
             if unit.kind is MediaKind.VIDEO:
                 previous = self._video_config
@@ -222,10 +250,14 @@ class HlsPipeline:
                     # New SPS/PPS (resolution change, new encoder): start a fresh worker.
                     self._push(_BREAK)
             else:
+                previous = self._audio_config
                 self._audio_config = unit
-            return
-        if self._gave_up:
-            self._dropped += 1
+                changed = previous is None or previous.data != unit.data
+                if changed and self._generations:
+                    # audio that came late, or a new audio configuration: a fresh worker that has it
+                    log.info("broadcast %s: %s audio configuration, starting a new worker generation",
+                             self.broadcast_id, "new" if previous is not None else "late")
+                    self._push(_BREAK)
             return
         is_key = unit.kind is MediaKind.VIDEO and unit.keyframe
         size = len(unit.data)
@@ -251,6 +283,7 @@ class HlsPipeline:
     def mark_discontinuity(self) -> None:
         """The publisher reconnected: timestamps restart, the next segments get a discontinuity."""
         if not self._closed and not self._finishing:
+            self._flush_repair()
             self._push(_BREAK)
 
     async def finish(self, flush: bool = True) -> None:
@@ -258,6 +291,7 @@ class HlsPipeline:
         playlists as VOD."""
         if self._closed or self._finishing:
             return
+        self._flush_repair()
         self._finishing = True
         self._push(_END)
         task = self._task
@@ -303,26 +337,27 @@ class HlsPipeline:
     # --- supervision -----------------------------------------------------
 
     async def _supervise(self) -> None:
-        try:
-            while True:
+        while True:
+            try:
                 if not await self._wait_for_start():
                     return
                 outcome = await self._run_generation()
-                if outcome == "end":
-                    return
-                self._mark_discontinuity_all()
-                self._after_crash = outcome == "crash"
-                if outcome == "crash":
-                    if not self._allow_restart():
-                        await self._drain_until_end()
-                        return
-                    self._restarts += 1
-                    await asyncio.sleep(min(0.1 * 2 ** (len(self._crashes) - 1), 2.0))
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - a pipeline bug must not take the node down
-            log.exception("broadcast %s: HLS pipeline failed", self.broadcast_id)
-            self._gave_up = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a pipeline bug costs a worker generation, not the broadcast
+                log.exception("broadcast %s: HLS pipeline failed, starting a new worker generation", self.broadcast_id)
+                self.last_error = "HLS pipeline error (see the node log)"
+                outcome = "crash"
+            if outcome == "end":
+                return
+            self._mark_discontinuity_all()
+            self._after_crash = outcome == "crash"
+            if outcome == "crash":
+                self._restarts += 1
+                delay = self._restart_delay()
+                deadline = time.monotonic() + delay
+                while not self._finishing and time.monotonic() < deadline:
+                    await asyncio.sleep(min(0.1, delay))  # finish() does not wait out a back-off
 
     async def _wait_for_start(self) -> bool:
         """Discard until a video keyframe heads the queue; False once finish() was asked."""
@@ -343,28 +378,17 @@ class HlsPipeline:
             if self._after_crash:
                 self._dropped += 1  # lost while a worker restarts
 
-    def _allow_restart(self) -> bool:
-        now = time.monotonic()
-        self._crashes.append(now)
-        while self._crashes and now - self._crashes[0] > self.options.restart_window:
-            self._crashes.popleft()
-        if len(self._crashes) >= self.options.max_restarts:
-            log.error("broadcast %s: transcode worker crashed %d times in %.0f s, giving up (last error: %s)",
-                      self.broadcast_id, len(self._crashes), self.options.restart_window, self.last_error)
-            self._gave_up = True
-            return False
-        log.warning("broadcast %s: restarting transcode worker after a crash (last error: %s)",
-                    self.broadcast_id, self.last_error)
-        return True
-
-    async def _drain_until_end(self) -> None:
-        while True:
-            await self._wait_items()
-            item = self._pop()
-            if item is _END:
-                return
-            if isinstance(item, MediaUnit):
-                self._dropped += 1
+    def _restart_delay(self) -> float:
+        """Seconds before the next worker (:mod:`ingest.restarts`), logged."""
+        restart = self._restarts_policy.crashed()
+        if restart.became_failing:
+            log.error("broadcast %s: transcode worker crashed %d times in %.0f s; retrying every %g s while "
+                      "the publisher sends (last error: %s)", self.broadcast_id, restart.recent,
+                      self.options.restart_window, restart.delay, self.last_error)
+        elif not restart.failing:
+            log.warning("broadcast %s: restarting transcode worker after a crash (last error: %s)",
+                        self.broadcast_id, self.last_error)
+        return restart.delay
 
     def _worker_config(self) -> str:
         renditions = self._pinned if self._pinned is not None else self.options.ladder
@@ -421,6 +445,7 @@ class HlsPipeline:
             await asyncio.gather(*tasks, writer, return_exceptions=True)
         if marker is _END:
             if rc != 0:
+                self.health.worker_failed()
                 log.error("broadcast %s: worker %d failed while flushing (exit %s): %s",
                           self.broadcast_id, proc.pid, rc, self.last_error)
             else:
@@ -429,6 +454,7 @@ class HlsPipeline:
         if marker is _BREAK and rc == 0:
             log.info("broadcast %s: worker %d ended for a discontinuity", self.broadcast_id, proc.pid)
             return "break"
+        self.health.worker_failed()
         log.error("broadcast %s: transcode worker %d died (exit %s): %s",
                   self.broadcast_id, proc.pid, rc, self.last_error or "no error reported")
         return "crash"
@@ -438,6 +464,7 @@ class HlsPipeline:
         stdin = proc.stdin
         assert stdin is not None and self._video_config is not None
         audio = self._audio_config
+        self._worker_has_audio = audio is not None
         chunks = [flv.file_header(has_audio=audio is not None), flv.encode_unit(self._video_config)]
         if audio is not None:
             chunks.append(flv.encode_unit(audio))
@@ -476,7 +503,9 @@ class HlsPipeline:
         timeout = self.options.stall_timeout
         while proc.returncode is None:
             await asyncio.sleep(min(1.0, timeout / 4))
-            fed = self._writer_blocked or bool(self._queue) or self._last_write > self._last_progress
+            # fed: it has media waiting, or was written to for ``timeout`` after it last reported (a worker
+            # holding the end of a part while its publisher is away is waiting, not stalled)
+            fed = self._writer_blocked or bool(self._queue) or self._last_write - self._last_progress > timeout
             if fed and loop.time() - self._last_progress > timeout:
                 self.last_error = f"worker stalled: fed for {timeout:.0f} s without reporting progress"
                 log.error("broadcast %s: %s, killing worker %d", self.broadcast_id, self.last_error, proc.pid)
@@ -528,6 +557,8 @@ class HlsPipeline:
         elif kind == "stats":
             factor = event.get("realtime_factor")
             self._realtime_factor = float(factor) if factor is not None else None
+        elif kind == PacketDropped.NAME:
+            self.health.packet_dropped(PacketDropped.from_json(event))
         elif kind == "error":
             self.last_error = str(event.get("message"))[:500]
             log.error("broadcast %s: transcode worker error: %s", self.broadcast_id, self.last_error)

@@ -188,6 +188,58 @@ async def test_stopped_worker_is_killed_and_restarted(tmp_path: Path, long_units
     assert playlist.is_endlist
 
 
+async def test_a_publisher_pause_is_not_a_stalled_worker(tmp_path: Path, units: list[MediaUnit]) -> None:
+    # The worker holds the end of its last part while the publisher is away (a reconnect grace): it is
+    # waiting for input, not hung, and must not be killed and counted as a crash.
+    options = PipelineOptions(parse_ladder("source"), segment_target=1.0, stall_timeout=1.0, low_latency=True)
+    pipeline = HlsPipeline("b9", tmp_path, options)
+    await pipeline.start()
+    # stop two frames after a keyframe: the keyframe opened a part, the last unit written completes none,
+    # so the worker reports nothing after the last write
+    keys = [i for i, u in enumerate(units) if u.kind is MediaKind.VIDEO and u.keyframe and not u.config]
+    frames_after = [i for i, u in enumerate(units) if u.kind is MediaKind.VIDEO and i > keys[2]]
+    half = frames_after[1] + 1
+    try:
+        await feed(pipeline, units[:half], speed=1.0)
+        await asyncio.sleep(3.0)  # three stall timeouts without input
+        assert pipeline.stats.worker_failures == 0 and pipeline.stats.restarts == 0
+        await feed(pipeline, units[half:])
+        await pipeline.finish()
+    finally:
+        await pipeline.close()
+    assert pipeline.stats.worker_failures == 0 and pipeline.stats.restarts == 0
+
+
+async def test_late_audio_starts_a_worker_generation_that_has_it(tmp_path: Path, units: list[MediaUnit],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # The publisher's audio starts 3 s after its video (no audio configuration before the worker started):
+    # the next worker generation carries it, instead of the broadcast staying silent.
+    caplog.set_level(logging.INFO, logger="ingest.pipeline")
+    late = 3000
+    video_first = [u for u in units if u.kind is MediaKind.VIDEO or (not u.config and u.dts >= late)]
+    video_first.sort(key=lambda u: (u.dts if not u.config else -1))
+    audio_config = next(u for u in units if u.kind is MediaKind.AUDIO and u.config)
+    at = next(i for i, u in enumerate(video_first) if u.kind is MediaKind.AUDIO)
+    video_first.insert(at, audio_config)
+    options = PipelineOptions(parse_ladder("source"), segment_target=1.0, low_latency=True)
+    pipeline = HlsPipeline("b10", tmp_path, options)
+    await pipeline.start()
+    try:
+        await feed(pipeline, video_first, speed=4.0)
+        await pipeline.finish()
+    finally:
+        await pipeline.close()
+    assert pipeline.stats.worker_failures == 0
+    assert any("late audio configuration, starting a new worker generation" in r.getMessage() for r in caplog.records)
+    master = m3u8.loads((tmp_path / "master.m3u8").read_text())
+    assert [m.type for m in master.media] == ["AUDIO"]
+    audio = m3u8.loads((tmp_path / "audio" / "index.m3u8").read_text())
+    assert abs(sum(s.duration for s in audio.segments) - 3.0) <= 0.3
+    video = m3u8.loads((tmp_path / "source" / "index.m3u8").read_text())
+    assert abs(sum(s.duration for s in video.segments) - 6.0) <= 0.3
+    assert [s.discontinuity for s in video.segments].count(True) == 1
+
+
 async def test_mark_discontinuity_on_publisher_reconnect(tmp_path: Path, units: list[MediaUnit]) -> None:
     pipeline = HlsPipeline("b4", tmp_path, PipelineOptions(parse_ladder("source,120p"), segment_target=2.0))
     await pipeline.start()
@@ -258,28 +310,52 @@ async def test_a_node_that_died_mid_broadcast_leaves_a_replay_of_every_segment(t
         assert (tmp_path / "source" / segment.uri).stat().st_size > 0
 
 
-async def test_garbage_video_is_logged_and_contained(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_garbage_video_is_logged_and_retried_without_end(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    # Well-framed AVCC whose configuration and pictures are junk: every worker fails. Past max_restarts
+    # the pipeline slows down to one try every failing_retry seconds, and never stops trying while the
+    # publisher sends (a broadcast must not silently stop producing HLS).
     caplog.set_level(logging.INFO, logger="ingest.pipeline")
-    options = PipelineOptions(parse_ladder("source,120p"), max_restarts=2)
+    options = PipelineOptions(parse_ladder("source,120p"), max_restarts=2, failing_retry=0.3)
     pipeline = HlsPipeline("b6", tmp_path, options)
+    await pipeline.start()
+    junk = bytes(range(256)) * 8
+    frame = len(junk).to_bytes(4, "big") + junk[:1].replace(b"\x00", b"\x65") + junk[1:]
+    try:
+        pipeline.feed(MediaUnit(MediaKind.VIDEO, "h264", 0, 0, True, True, junk[:40]))
+        for t in range(400):
+            pipeline.feed(MediaUnit(MediaKind.VIDEO, "h264", t * 40, 0, True, False, frame))
+            await asyncio.sleep(0.01)
+            if pipeline.stats.restarts >= 4:
+                break
+        await wait_for(lambda: pipeline.stats.restarts >= 4)
+        await pipeline.finish()
+    finally:
+        await pipeline.close()
+    stats = pipeline.stats
+    assert not stats.live and stats.worker_failures >= 4
+    messages = [r.getMessage() for r in caplog.records]
+    assert "broadcast b6: transcode worker error: input video has no decodable size (bad H.264 configuration?)" in messages
+    assert sum("crashed 2 times in 60 s; retrying every 0.3 s while the publisher sends" in m for m in messages) == 1
+    assert not (tmp_path / "master.m3u8").exists()
+
+
+async def test_unframed_video_is_dropped_by_the_repair_stage(tmp_path: Path) -> None:
+    # NAL lengths that do not fit the unit: the repair stage drops it (and what follows, up to an IDR),
+    # so no worker is ever started on it
+    pipeline = HlsPipeline("b8", tmp_path, PipelineOptions(parse_ladder("source")))
     await pipeline.start()
     junk = bytes(range(256)) * 8
     try:
         pipeline.feed(MediaUnit(MediaKind.VIDEO, "h264", 0, 0, True, True, junk[:40]))
-        for t in range(400):
+        for t in range(20):
             pipeline.feed(MediaUnit(MediaKind.VIDEO, "h264", t * 40, 0, True, False, junk))
-            await asyncio.sleep(0.01)
-            if pipeline.stats.restarts == 1 and not pipeline.stats.live and pipeline._gave_up:
-                break
-        await wait_for(lambda: pipeline._gave_up)
+        await asyncio.sleep(0.2)
+        assert pipeline.stats.worker_pid is None and pipeline.stats.worker_failures == 0
+        assert pipeline.health.repairs == {"unreadable_unit": 20}
         await pipeline.finish()
     finally:
         await pipeline.close()
-    assert pipeline.stats.restarts == 1 and not pipeline.stats.live
-    messages = [r.getMessage() for r in caplog.records]
-    assert "broadcast b6: transcode worker error: input video has no decodable size (bad H.264 configuration?)" in messages
-    assert any("crashed 2 times in 60 s, giving up" in m for m in messages)
-    assert not (tmp_path / "master.m3u8").exists()
 
 
 async def test_backlog_bound_drops_until_keyframe(tmp_path: Path, units: list[MediaUnit]) -> None:
