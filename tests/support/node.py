@@ -124,7 +124,8 @@ class NodeProcess:
     # --- HTTP -------------------------------------------------------------
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = ADMIN_TOKEN,
-                headers: dict[str, str] | None = None, raw: bytes | None = None) -> tuple[int, Any]:
+                headers: dict[str, str] | None = None, raw: bytes | None = None,
+                timeout: float = 10) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if token:
@@ -134,7 +135,7 @@ class NodeProcess:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 payload = resp.read()
                 status = resp.status
                 ctype = resp.headers.get("Content-Type", "")

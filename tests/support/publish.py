@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import threading
 import time
@@ -29,16 +30,53 @@ def ffmpeg_publish(url: str, seconds: float, *, size: str = "640x360", rate: int
 def gstreamer_publish(url: str, seconds: float, *, element: str = "rtmp2sink", size: tuple[int, int] = (640, 360),
                       rate: int = 25) -> subprocess.Popen[bytes]:
     """Publish a live test pattern and tone with GStreamer: x264 (keyframe every second) + AAC."""
+    return subprocess.Popen(gst_command(url, sink=element, seconds=seconds, size=size, fps=rate, video_format=None,
+                                        preset="ultrafast", gop=rate, bitrate=None),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def gst_command(url: str, *, sink: str = "rtmpsink", x264: tuple[str, ...] = ("tune=zerolatency",),
+                seconds: float = 30, size: tuple[int, int] = (640, 360), fps: int = 30, pattern: str = "smpte",
+                video_format: str | None = "I420", preset: str = "veryfast", gop: int | None = None,
+                bitrate: int | None = 1000, record: str | None = None) -> list[str]:
+    """``gst-launch-1.0`` publishing ``seconds`` of a live test pattern and a tone through flvmux.
+
+    ``sink`` is ``rtmpsink`` (librtmp, the RTMP lineage OBS comes from) or ``rtmp2sink`` (GStreamer's own
+    RTMP client); ``x264`` holds x264enc properties (``bframes=2``, ``tune=zerolatency``); ``gop`` is
+    x264enc's ``key-int-max`` (two seconds by default), ``bitrate`` its kbit/s (None: x264enc's default).  The
+    sources are live and stop after ``seconds`` worth of buffers, so the pipeline ends by itself (EOS, ``-e``).
+    With ``record``, flvmux's output is also written to that file: exactly what the publisher sent.
+    ``video_format=None`` leaves the raw format to negotiation (x264enc then picks 4:4:4 10-bit).
+    """
     width, height = size
-    pipeline = (
-        f"videotestsrc is-live=true num-buffers={int(seconds * rate)} ! video/x-raw,width={width},height={height},"
-        f"framerate={rate}/1 ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={rate} ! h264parse "
-        f"! flvmux name=mux streamable=true ! {element} location={url} "
-        f"audiotestsrc is-live=true num-buffers={int(seconds * 48000 / 1024)} samplesperbuffer=1024 "
-        f"! audio/x-raw,rate=48000 ! audioconvert ! avenc_aac ! aacparse ! mux."
-    )
-    return subprocess.Popen(["gst-launch-1.0", "-q", "-e", *pipeline.split()], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    caps = f"video/x-raw,{'format=' + video_format + ',' if video_format else ''}width={width},height={height},framerate={fps}/1"
+    encoder = ["x264enc", *x264, f"key-int-max={gop or 2 * fps}", f"speed-preset={preset}",
+               *([f"bitrate={bitrate}"] if bitrate else [])]
+    video = ["videotestsrc", "is-live=true", f"pattern={pattern}", f"num-buffers={round(seconds * fps)}", "!", caps,
+             "!", *encoder, "!", "h264parse", "!", "queue", "!", "flvmux", "name=mux", "streamable=true", "!"]
+    if record is None:
+        video += [sink, f"location={url}"]
+    else:
+        video += ["tee", "name=out", "!", "queue", "!", sink, f"location={url}",
+                  "out.", "!", "queue", "!", "filesink", f"location={record}"]
+    samples = math.ceil(seconds * 48000 / 1024)  # audiotestsrc buffers of 1024 samples
+    audio = ["audiotestsrc", "is-live=true", f"num-buffers={samples}", "samplesperbuffer=1024", "!",
+             "audio/x-raw,rate=48000", "!", "audioconvert", "!", "avenc_aac", "!", "aacparse", "!", "queue", "!", "mux."]
+    return ["gst-launch-1.0", "-q", "-e", *video, *audio]
+
+
+def ffmpeg_command(url: str, *, seconds: float = 12, size: str = "640x360", rate: int = 30, gop: int = 60,
+                   x264: tuple[str, ...] = ("-preset", "veryfast", "-tune", "zerolatency"),
+                   audio_rate: int | None = 48000, channels: int = 2, extra: tuple[str, ...] = ()) -> list[str]:
+    """ffmpeg encoding a moving pattern (and a tone, unless ``audio_rate`` is None) live to ``url``."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio_rate is not None:
+        args += ["-re", "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={audio_rate}"]
+    args += ["-t", str(seconds), "-c:v", "libx264", *x264, "-g", str(gop), "-keyint_min", str(gop),
+             "-sc_threshold", "0", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-b:a", "96k", "-ar", str(audio_rate), "-ac", str(channels)] if audio_rate else ["-an"]
+    return [*args, *extra, "-f", "flv", url]
 
 
 class PyAVPublisher(threading.Thread):
