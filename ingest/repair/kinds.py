@@ -30,7 +30,7 @@ class RepairKind(str, enum.Enum):
     KEYFRAME_FLAG = "keyframe_flag"
     #: in-band SPS/PPS describing another picture (size, profile) than the configuration: new configuration
     PARAMETER_SETS = "parameter_sets"
-    #: a video unit that cannot be read (no configuration yet, malformed NAL lengths): dropped
+    #: a video unit whose NAL units cannot be framed, or one that follows it before the next IDR: dropped
     UNREADABLE = "unreadable_unit"
 
 

@@ -69,10 +69,6 @@ class Reorderer(Generic[T]):
         self._shown_pts = after
 
     @property
-    def pending(self) -> int:
-        return len(self._decode)
-
-    @property
     def step(self) -> int:
         """The grid's usual step (ms): the median of the recent ones, at least 1."""
         steps = sorted(self._grid_steps)

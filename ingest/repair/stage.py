@@ -48,11 +48,6 @@ class MediaRepair:
         self._drop_to_idr = False
         self._repairs: list[Repair] = []
 
-    @property
-    def held(self) -> int:
-        """Video frames waiting for their presentation time."""
-        return self._reorder.pending if self._reorder is not None else 0
-
     def take_repairs(self) -> list[Repair]:
         repairs, self._repairs = self._repairs, []
         return repairs
@@ -134,6 +129,8 @@ class MediaRepair:
             keyframe = seen.idr
         if self._drop_to_idr:
             if not seen.idr:
+                self._note(RepairKind.UNREADABLE, "video",
+                           f"video unit at {unit.dts} ms dropped: it follows an unreadable one, before the next IDR")
                 return out
             self._drop_to_idr = False
         if seen.idr:
