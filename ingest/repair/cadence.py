@@ -5,28 +5,28 @@ GStreamer's flvmux in live mode stamps a frame with the time it sends it: at
 the encoder's bursts.  Shown at those times, pictures bunch up and a player
 drops some (judder); any consumer on a 1/30 s clock sees two frames on one
 tick.  :class:`Cadence` puts each frame's decoding time in a slot of the
-stream's frame grid (``origin + k * frame``): the nearest slot to its timestamp,
-or the next free one when an earlier frame took it, but never more than
-``max_lead_ms`` after the timestamp.  Slots a stream skips stay empty, so
-dropped frames keep their gap; an encoder that keeps its timestamps lands on
-its own slots, to the millisecond.
+stream's frame grid (``origin + k * frame``): the nearest slot to its
+timestamp, or the next free one when an earlier frame took it.  Slots a stream
+skips stay empty, so dropped frames keep their gap; an encoder that keeps its
+timestamps lands on its own slots, to the millisecond.
 
 A stream whose timestamps are send times rather than capture times shows it:
-a frame sent within a quarter of a frame of the previous one (flvmux under load
-stamped 263 of 900 frames 0 ms after the previous one, ran seconds behind and
-flushed its backlog with one timestamp at the end).  From such a frame on the
-grid counts frames instead (frame ``k`` at ``origin + k * frame``, what
-``ffmpeg -vsync cfr`` does); it goes back to the timestamps after ``calm``
-frames without one, or when they drift more than ``resync_ms`` apart (a real
-pause).
+a frame sent within a quarter of a frame of the previous one, or more frames
+than slots for ``max_lead_ms`` (flvmux under load stamped 263 of 900 frames
+0 ms after the previous one, ran seconds behind and flushed its backlog with
+one timestamp at the end).  From such a frame on the grid counts frames
+instead (frame ``k`` at ``origin + k * frame``, what ``ffmpeg -vsync cfr``
+does); it goes back to the timestamps after ``calm`` frames without one once
+the count and the timestamps agree again, or when they run more than
+``resync_ms`` ahead of it (a real pause).  Frames never go more than
+``resync_ms`` behind their timestamps: beyond that, they follow them.
 
 The frame duration is the SPS's (VUI timing info, ``nominal_ms``), else the
-stream's own average step (pauses left out) rounded to a common frame rate.
+stream's own average step, pauses left out, rounded to a common frame rate.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 #: frame rates a measured rate is rounded to when it is within 1.5 % of one
@@ -57,9 +57,14 @@ class Cadence:
 
     @property
     def frame_ms(self) -> float | None:
-        """The grid's frame duration (ms); None until it is known."""
-        if self.nominal_ms is not None:
-            return self.nominal_ms
+        """The grid's frame duration (ms): the SPS's, else the measured one; None until it is known.
+
+        The SPS's is trusted: a stream under load sends faster and slower than its frame rate in turn
+        (an encoder catching up), and any window of it measures the wrong rate.
+        """
+        return self.nominal_ms if self.nominal_ms is not None else self._measured()
+
+    def _measured(self) -> float | None:
         if len(self._recent) < self._min_frames:
             return None
         steps = [min(b - a, _PAUSE_MS) for a, b in zip(self._recent, list(self._recent)[1:])]
@@ -75,44 +80,60 @@ class Cadence:
         frame = self.frame_ms
         previous = self._recent[-1] if self._recent else None
         self._recent.append(ts)
-        last = self._last
         self.moved = False
-        if frame is not None and previous is not None:
-            if ts - previous < frame / 4:
-                self.counting, self._since_bunched = True, 0
-            elif self.counting:
-                self._since_bunched += 1
-                if self._since_bunched >= self._calm:
-                    self.counting, self._frame = False, None  # timestamps to trust again: new slots
-        if frame is not None and self.counting and self._frame is not None and last is not None:
-            out = round(self._origin + (self._slot + 1) * self._frame)
-            if abs(out - ts) <= self._resync:
-                self._slot += 1
-                self._last = out = max(out, last + 1)
-                self.moved = abs(out - ts) > frame / 2
-                return out
-            self._frame = None  # a real pause: new slots from this frame's timestamp
         if frame is None:
-            out = ts if last is None else max(ts, last + 1)
+            out = ts if self._last is None else max(ts, self._last + 1)
         else:
-            if frame != self._frame:
-                # (new) slots through the previous frame, or through this one
-                self._origin, self._slot, self._frame = float(last if last is not None else ts), 0, frame
-                if last is None:
-                    self._slot = -1
-            own = round((ts - self._origin) / self._frame)
-            slot = max(own, self._slot + 1)
-            if self._origin + slot * self._frame > ts + self._max_lead:
-                # too far behind its timestamp: off the grid, new slots from here
-                out = max(math.floor(ts + self._max_lead), (last if last is not None else ts) + 1)
-                self._origin, self._slot = float(out), 0
-            else:
-                out = round(self._origin + slot * self._frame)
-                if slot == own and abs(out - ts) <= 1:
-                    out = ts  # its own slot, give or take the millisecond rounding: as sent
-                self._slot = slot
-            if last is not None:
-                out = max(out, last + 1)
+            if previous is not None:
+                self._watch(ts, previous, frame)
+            counted = self._counted(ts) if self.counting else None
+            out = counted if counted is not None else self._slotted(ts, frame)
             self.moved = abs(out - ts) > frame / 2
         self._last = out
         return out
+
+    def _watch(self, ts: int, previous: int, frame: float) -> None:
+        """Send-time stamps show as a frame within a quarter frame of the previous one."""
+        if ts - previous < frame / 4:
+            self.counting, self._since_bunched = True, 0
+        elif self.counting:
+            self._since_bunched += 1
+            # back to the timestamps once they have been calm for a while and agree with the count again
+            # (leaving with the count far ahead of them would put frames off the grid)
+            agree = self._last is not None and abs(self._last + frame - ts) <= frame / 2
+            if self._since_bunched >= self._calm and agree:
+                self.counting, self._frame = False, None  # new slots through the previous frame
+
+    def _counted(self, ts: int) -> int | None:
+        """The next slot after the previous frame's; None when there are no slots yet or after a real pause."""
+        if self._frame is None or self._last is None:
+            return None
+        out = round(self._origin + (self._slot + 1) * self._frame)
+        if ts - out > self._resync:
+            self._frame = None  # a real pause: new slots from this frame's timestamp
+            return None
+        if out - ts > self._resync:
+            # more frames than ``resync_ms`` of slots hold: they follow their timestamps that far behind
+            out = max(round(ts + self._resync), self._last + 1)
+            self._origin, self._slot = float(out), 0
+            return out
+        self._slot += 1
+        return max(out, self._last + 1)
+
+    def _slotted(self, ts: int, frame: float) -> int:
+        """The slot nearest ``ts``, or the next free one, at most ``max_lead_ms`` after it."""
+        last = self._last
+        if frame != self._frame:
+            # (new) slots through the previous frame, or through this one
+            self._origin, self._frame = float(last if last is not None else ts), frame
+            self._slot = 0 if last is not None else -1
+        own = round((ts - self._origin) / frame)
+        slot = max(own, self._slot + 1)
+        if self._origin + slot * frame > ts + self._max_lead:
+            # more frames than slots for ``max_lead_ms``: these timestamps are send times too
+            self.counting, self._since_bunched = True, 0
+        out = round(self._origin + slot * frame)
+        if slot == own and abs(out - ts) <= 1:
+            out = ts  # its own slot, give or take the millisecond rounding: as sent
+        self._slot = slot
+        return out if last is None else max(out, last + 1)

@@ -192,13 +192,36 @@ def test_bunched_frames_land_on_distinct_ticks(steps: list[int]) -> None:
 
 
 def test_a_backlog_flushed_under_one_timestamp_is_counted_at_the_frame_rate() -> None:
-    # 900 frames: the encoder at 15 fps for 20 s, then everything else sent within the last second
+    # 900 frames of a live 30 fps source: the encoder sends at ~15 fps for 20 s, in pairs now and then (as
+    # flvmux did under load), then everything else within the last second
     cadence = Cadence()
     cadence.nominal_ms = FRAME
-    sent = [round(i * 1000 / 15) for i in range(300)] + [20_000 + i // 20 for i in range(600)]
+    sent = [round(i * 1000 / 15) - (40 if i % 10 == 0 else 0) for i in range(300)] + [20_000 + i // 20 for i in range(600)]
     placed = [cadence.place(ts) for ts in sent]
     assert cadence.counting
     assert abs((placed[-1] - placed[0]) - 899 * FRAME) < 1_000  # as long as the frames, not the stamps
+
+
+def test_calm_timestamps_after_a_backlog_stay_on_the_grid() -> None:
+    # a stall, a burst of 30 frames sent within 30 ms (counted), then 400 frames of flvmux's 21/45 ms steps:
+    # no step is bunched any more, but the count is a second ahead of the timestamps: still one frame a slot
+    cadence = Cadence()
+    cadence.nominal_ms = FRAME
+    sent, now = [], 0.0
+    for _ in range(60):
+        sent.append(round(now))
+        now += FRAME
+    now += 800
+    for i in range(30):
+        sent.append(round(now))
+        now += 0 if i % 2 else 2
+    for i in range(400):
+        now += 21 if i % 2 else 45
+        sent.append(round(now))
+    placed = [cadence.place(ts) for ts in sent]
+    ticks = [round((ts - placed[0]) / FRAME) for ts in placed]
+    assert len(set(ticks)) == len(ticks)
+    assert cadence.counting  # the count and the timestamps never agreed again
 
 
 # --- the stage on a real encode -------------------------------------------------
