@@ -5,8 +5,10 @@ GStreamer's flvmux in live mode stamps a frame with the time it sends it: at
 the encoder's bursts.  Shown at those times, pictures bunch up and a player
 drops some (judder); any consumer on a 1/30 s clock sees two frames on one
 tick.  :class:`Cadence` puts each frame's decoding time in a slot of the
-stream's frame grid (``origin + k * frame``): the nearest slot to its
-timestamp, or the next free one when an earlier frame took it.  Slots a stream
+stream's frame grid (``origin + k * frame``, one grid from the first frame on,
+so the worker can write the frames on an exact frame-rate clock,
+:mod:`ingest.transcode.frameclock`): the nearest slot to its timestamp, or the
+next free one when an earlier frame took it.  Slots a stream
 skips stay empty, so dropped frames keep their gap; an encoder that keeps its
 timestamps lands on its own slots, to the millisecond.
 
@@ -43,9 +45,9 @@ class Cadence:
         self._max_lead = max_lead_ms
         self._recent: deque[int] = deque(maxlen=window)
         self._min_frames = min_frames
-        self._origin = 0.0
-        self._frame: float | None = None  # the duration the current slots were laid with
-        self._slot = 0
+        self._frame: float | None = None  # the duration the slots are laid in
+        self._origin = 0.0  # slot ``k`` is ``origin + k * frame``: one grid from the first frame on
+        self._slot: int | None = None  # the slot of the previous frame
         self._last: int | None = None
         #: True when the last frame placed lies more than half a frame from its timestamp
         self.moved = False
@@ -80,14 +82,20 @@ class Cadence:
         frame = self.frame_ms
         previous = self._recent[-1] if self._recent else None
         self._recent.append(ts)
+        last = self._last
         self.moved = False
         if frame is None:
-            out = ts if self._last is None else max(ts, self._last + 1)
+            out = ts if last is None else max(ts, last + 1)
         else:
             if previous is not None:
                 self._watch(ts, previous, frame)
-            counted = self._counted(ts) if self.counting else None
-            out = counted if counted is not None else self._slotted(ts, frame)
+            if frame != self._frame:  # (new) slots, through the previous frame or this one
+                self._frame, self._origin, self._slot = frame, float(ts if last is None else last), None
+                if last is not None:
+                    self._slot = 0
+            out = self._slotted(ts, frame)
+            if last is not None:
+                out = max(out, last + 1)
             self.moved = abs(out - ts) > frame / 2
         self._last = out
         return out
@@ -99,41 +107,29 @@ class Cadence:
         elif self.counting:
             self._since_bunched += 1
             # back to the timestamps once they have been calm for a while and agree with the count again
-            # (leaving with the count far ahead of them would put frames off the grid)
             agree = self._last is not None and abs(self._last + frame - ts) <= frame / 2
             if self._since_bunched >= self._calm and agree:
-                self.counting, self._frame = False, None  # new slots through the previous frame
-
-    def _counted(self, ts: int) -> int | None:
-        """The next slot after the previous frame's; None when there are no slots yet or after a real pause."""
-        if self._frame is None or self._last is None:
-            return None
-        out = round(self._origin + (self._slot + 1) * self._frame)
-        if ts - out > self._resync:
-            self._frame = None  # a real pause: new slots from this frame's timestamp
-            return None
-        if out - ts > self._resync:
-            # more frames than ``resync_ms`` of slots hold: they follow their timestamps that far behind
-            out = max(round(ts + self._resync), self._last + 1)
-            self._origin, self._slot = float(out), 0
-            return out
-        self._slot += 1
-        return max(out, self._last + 1)
+                self.counting = False
 
     def _slotted(self, ts: int, frame: float) -> int:
-        """The slot nearest ``ts``, or the next free one, at most ``max_lead_ms`` after it."""
-        last = self._last
-        if frame != self._frame:
-            # (new) slots through the previous frame, or through this one
-            self._origin, self._frame = float(last if last is not None else ts), frame
-            self._slot = 0 if last is not None else -1
+        """The slot of ``ts``: its own, the next free one, or (counting) the one after the previous frame's."""
         own = round((ts - self._origin) / frame)
-        slot = max(own, self._slot + 1)
-        if self._origin + slot * frame > ts + self._max_lead:
-            # more frames than slots for ``max_lead_ms``: these timestamps are send times too
-            self.counting, self._since_bunched = True, 0
-        out = round(self._origin + slot * frame)
-        if slot == own and abs(out - ts) <= 1:
-            out = ts  # its own slot, give or take the millisecond rounding: as sent
+        if self._slot is None:
+            slot = own
+        elif self.counting:
+            slot = self._slot + 1
+            if ts - slot * frame > self._resync:
+                slot = own  # a real pause: back to the timestamps
+            elif slot * frame - ts > self._resync:
+                # more frames than ``resync_ms`` of slots hold: they follow their timestamps that far behind
+                out = round(ts + self._resync)
+                self._slot = round((out - self._origin) / frame)
+                return out
+        else:
+            slot = max(own, self._slot + 1)
+            if slot * frame > ts + self._max_lead:
+                # more frames than slots for ``max_lead_ms``: these timestamps are send times too
+                self.counting, self._since_bunched = True, 0
         self._slot = slot
-        return out if last is None else max(out, last + 1)
+        out = round(self._origin + slot * frame)
+        return ts if slot == own and abs(out - ts) <= 1 else out  # its own slot, as sent to the millisecond

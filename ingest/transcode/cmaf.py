@@ -16,10 +16,11 @@ generation, ``N`` its first segment number), ``s<msn>.p<i>.m4s`` (parts) and
 ``s<msn>.m4s`` (the whole segment: its parts concatenated).  Each is written
 under a temporary name and renamed, so the origin never serves a partial file.
 
-Timestamps come in as milliseconds (the FLV clock); video is muxed on that
-clock shifted by :data:`~ingest.transcode.segmenter.TS_OFFSET_MS`, audio on a
-sample clock kept continuous (AAC frames are 1024 samples, which milliseconds
-cannot express exactly).
+Timestamps come in as milliseconds (the FLV clock), shifted by
+:data:`~ingest.transcode.segmenter.TS_OFFSET_MS`; video is muxed on an exact
+frame-rate clock (:mod:`ingest.transcode.frameclock`: a frame on the frame grid
+is a whole number of ticks), audio on a sample clock kept continuous (AAC
+frames are 1024 samples, which milliseconds cannot express exactly).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import av
 
 from ingest.hls.fmp4 import BoxSplitter
 from ingest.hls.store import init_uri, part_uri, segment_uri, write_atomic
+from ingest.transcode.frameclock import FrameClock
 from ingest.transcode.segmenter import TS_OFFSET_MS, AudioPacket
 
 log = logging.getLogger("ingest.transcode.cmaf")
@@ -122,6 +124,7 @@ class CmafWriter:
         on_segment: Callable[[SegmentWritten], None],
         sample_rate: int = 0,
         segment_target: float = 2.0,
+        frame_rate: Fraction | None = None,
     ) -> None:
         if kind not in ("video", "audio"):
             raise ValueError(f"kind must be 'video' or 'audio', not {kind!r}")
@@ -137,7 +140,8 @@ class CmafWriter:
         self._segment_target = segment_target
         self._muxed = False
         self._sample_rate = sample_rate
-        self._clock = Fraction(1, sample_rate) if kind == "audio" else _MS
+        self._frames = FrameClock(frame_rate if kind == "video" else None)
+        self._clock = Fraction(1, sample_rate) if kind == "audio" else self._frames.time_base
         # A part holds as many whole frames as fit in the target; the muxer cuts once a
         # fragment spans half a frame less than that, so timestamp jitter never makes a
         # part one frame longer than PART-TARGET.
@@ -173,9 +177,11 @@ class CmafWriter:
         dts = packet.dts if packet.dts is not None else pts
         if self._segment_start_dts is None and not cut:
             return  # nothing before the first cut point
-        packet.pts = pts + TS_OFFSET_MS
-        packet.dts = dts + TS_OFFSET_MS
-        packet.time_base = _MS
+        dts_ticks, pts_ticks = self._frames.convert(dts, pts)
+        offset = round(TS_OFFSET_MS * self._frames.timescale / 1000)
+        packet.pts = pts_ticks + offset
+        packet.dts = dts_ticks + offset
+        packet.time_base = self._clock
         sample = _Sample(packet.dts, pts, packet.is_keyframe, cut)
         if cut and not packet.is_keyframe:
             log.warning("%s: cut at %d ms is not a keyframe; the segment continues", self.out_dir.name, pts)
@@ -217,7 +223,7 @@ class CmafWriter:
         if self._part_samples:
             # the last fragment came out of close(): its duration ends one frame after its last sample
             last = self._part_samples[-1]
-            frame = (_AAC_FRAME if self.kind == "audio" else self._frame_ms)
+            frame = _AAC_FRAME if self.kind == "audio" else (self._frames.frame_ticks or self._frame_ms)
             self._finish_part(last.dts + frame)
         self._close_segment()
 

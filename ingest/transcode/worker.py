@@ -224,6 +224,7 @@ class Worker:
     def __init__(self, config: WorkerConfig, events: Events) -> None:
         self.config = config
         self.events = events
+        self._frame_rate: Fraction | None = None  # the source's, once known: video tracks' exact clock
 
     def _writer(self, name: str, audio: Any, frame_ms: float) -> Callable[[Callable[[Any], Any]], SegmentWriter | CmafWriter]:
         """A factory of the writer of rendition ``name``, given how to add its video stream to a container."""
@@ -255,7 +256,8 @@ class Worker:
                           add_stream=add_stream, part_target=self.config.part_target, frame_duration_ms=frame_ms,
                           on_init=lambda uri: emit({"event": "init", "rendition": name, "uri": uri}),
                           on_part=on_part, on_segment=on_segment, sample_rate=sample_rate,
-                          segment_target=self.config.segment_target)
+                          segment_target=self.config.segment_target,
+                          frame_rate=self._frame_rate if kind == "video" else None)
 
     def run(self, source: IO[bytes]) -> None:
         try:
@@ -281,6 +283,7 @@ class Worker:
         # FRAME-RATE and pick too high an H.264 level.
         fps = snap_frame_rate(video.codec_context.framerate or video.average_rate or video.guessed_rate)
         frame_ms = 1000 / float(fps)
+        self._frame_rate = fps
         cfg = self.config
         renditions = cfg.renditions if cfg.pinned else select_for_source(cfg.renditions, src.width, src.height, src.name)
         log.info("source %s %dx%d @ %s fps, audio %s; renditions %s", src.name, src.width, src.height, float(fps),

@@ -99,20 +99,19 @@ def test_worker_video_only_source(tmp_path: Path) -> None:
 
 
 def test_a_packet_the_muxer_refuses_costs_that_packet_not_the_worker(tmp_path: Path) -> None:
-    # What the repair stage prevents, fed straight to a worker: one video frame with the decoding time of the
-    # frame before it (GStreamer's flvmux under load). The passthrough's mp4 muxer refuses it; the worker
-    # drops it and the frames up to the next keyframe, reports it, and writes every segment.
+    # What the repair stage prevents, fed straight to a worker: an audio frame 400 ms before the one before
+    # it. The audio track's mp4 muxer refuses it; the worker drops that packet, reports it, and writes
+    # every segment of every track.
     units = read_units(make_flv(tmp_path / "src.flv", seconds=4).read_bytes())
-    frames = [u for u in units if u.kind is MediaKind.VIDEO and not u.config]
-    victim, before = frames[12], frames[11]
-    assert not victim.keyframe
-    units = [replace(u, dts=before.dts, cts=victim.pts - before.dts) if u is victim else u for u in units]
+    sounds = [u for u in units if u.kind is MediaKind.AUDIO and not u.config]
+    victim = sounds[60]
+    units = [replace(u, dts=u.dts - 400) if u is victim else u for u in units]
     stdin = flv.file_header() + b"".join(flv.encode_unit(u) for u in units)
     rc, events, stderr = run_worker({"out_dir": str(tmp_path / "out"), "renditions": RENDITIONS[:2],
                                      "segment_target": 1.0, "low_latency": True}, stdin)
     assert rc == 0, stderr
     dropped = [e for e in events if e["event"] == "packet_dropped"]
-    assert [(e["rendition"], e["stage"]) for e in dropped] == [("source", "mux")]
+    assert [(e["rendition"], e["stage"]) for e in dropped] == [("audio", "mux")]
     assert "non monotonically increasing dts" in dropped[0]["message"]
     assert not any(e["event"] == "error" for e in events)
     for name in ("source", "180p", "audio"):
