@@ -58,6 +58,11 @@ class NodeConfig:
     ice_servers: tuple[str, ...] = ()
     chat_history: int = 50
     chat_retention: float = 7 * 24 * 3600.0
+    #: chat quotas per network address (IPv6: per /64) on this node; 0 turns one off
+    chat_sockets_per_address: int = 32
+    chat_joins_per_address: float = 2.0
+    chat_comments_per_address: float = 5.0
+    chat_reactions_per_address: float = 40.0
     #: seconds between freezes of the long-lived heap (``broadcaster/heap.py``); 0 = CPython's own GC
     gc_freeze_interval: float = 1.0
     #: a metrics-only listener with every series (per-broadcast ones too): PORT (loopback) or HOST:PORT;
@@ -115,6 +120,10 @@ _HELP = {
     "metrics_listen": "serve every metric, per-broadcast series included, on PORT (loopback) or HOST:PORT; "
                       "the public /metrics leaves those out unless scraped with the admin token",
     "access_log": "log every HTTP request: method, path (never the query: it may hold grants), status, bytes, time",
+    "chat_sockets_per_address": "concurrent chat sockets one network address (IPv6: /64) may hold on this node (0: no limit)",
+    "chat_joins_per_address": "new chat sockets per second one address may open (0: no limit)",
+    "chat_comments_per_address": "chat comments per second from one address, all its viewers together (0: no limit)",
+    "chat_reactions_per_address": "chat reactions per second from one address, all its viewers together (0: no limit)",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -244,6 +253,10 @@ def validate(config: NodeConfig) -> None:
             parse_listen(config.metrics_listen)
         except ValueError as exc:
             raise ConfigError(f"option metrics_listen: {exc}") from None
+    for name in ("chat_sockets_per_address", "chat_joins_per_address", "chat_comments_per_address",
+                 "chat_reactions_per_address"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"option {name}: must be >= 0 (0 turns the limit off)")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 

@@ -10,7 +10,7 @@ plugs ``PipelineModerator`` into the chat relay, opens the moderation store
         GET|PUT settings                     PUT merges any subset of ModerationSettings fields
         DELETE comments/{comment_id}         remove everywhere (comment_removed on every node)
         POST viewers/{viewer_id}/timeout     {"seconds", "reason"?}
-        POST|DELETE viewers/{viewer_id}/ban  ban / unban ({"reason"?})
+        POST|DELETE viewers/{viewer_id}/ban  ban ({"reason"?, "address"?: true}) / unban
         POST viewers/{viewer_id}/purge       remove the viewer's recent comments
         GET  bans
         PUT|DELETE pin                       {"comment_id"} / unpin
@@ -33,25 +33,21 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
-from broadcaster.chat import CHAT_MODERATOR, CHAT_RELAY, ChatRelay
-from broadcaster.chat.moderation import Action as ChatAction
-from broadcaster.chat.moderation import ModerationOutcome
+from broadcaster.chat import CHAT_MODERATOR, CHAT_NAMES, CHAT_RELAY
 from broadcaster.chat.tokens import issue
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import CONFIG
-from broadcaster.playback.access import announce
 from broadcaster.registry import Broadcast, Visibility, host_token_matches
 from moderation.actions import ActionError, Conflict, InvalidInput, ModerationActions, NotFound
 from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
 from moderation.store import ModerationStore, open_store
-from moderation.verdict import Action
 from ingest.source import redact
+from broadcaster.moderation_relay import GrantNames, PipelineModerator, RelayControl
 
 log = logging.getLogger("onair.moderation.api")
 
@@ -60,75 +56,6 @@ MOD_STORE = web.AppKey("moderation_store", ModerationStore)
 
 _VIEWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_OUTCOME = {Action.PUBLISH: ChatAction.PUBLISH, Action.PUBLISH_CENSORED: ChatAction.PUBLISH_CENSORED,
-            Action.HOLD: ChatAction.HOLD, Action.REJECT: ChatAction.REJECT}
-
-
-# --- the relay side ----------------------------------------------------------------------------
-
-class RelayControl:
-    """``moderation.actions.ChatControl`` on top of this node's chat relay and its bus."""
-
-    def __init__(self, relay: Callable[[], ChatRelay]) -> None:
-        self._relay = relay
-
-    async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
-        return await self._relay().bus.history(broadcast_id)
-
-    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
-        return await self._relay().remove_comment(broadcast_id, comment_id)
-
-    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> None:
-        await self._relay().bus.forget_comments(broadcast_id, comment_ids)
-
-    async def list_held(self, broadcast_id: str) -> list[dict[str, Any]]:
-        return [{**h.comment, "held_id": h.id} for h in await self._relay().list_held(broadcast_id)]
-
-    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
-        return await self._relay().publish_held(broadcast_id, held_id)
-
-    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
-        return await self._relay().reject_held(broadcast_id, held_id)
-
-    async def pinned(self, broadcast_id: str) -> dict[str, Any] | None:
-        return await self._relay().bus.pinned(broadcast_id)
-
-    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
-        await self._relay().set_pinned(broadcast_id, comment)
-
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
-        await self._relay().ban(broadcast_id, viewer_id, seconds)
-
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        await self._relay().unban(broadcast_id, viewer_id)
-
-    async def access_changed(self, broadcast_id: str) -> None:
-        await announce(self._relay().bus, broadcast_id)
-
-
-class PipelineModerator:
-    """The relay's ``CommentModerator``: the moderation pipeline with each broadcast's stored settings.
-
-    Verdicts other than publish go to the audit log; every comment goes to the
-    viewer's archive (export/erasure): a plain publish's archive record is
-    queued and written in the store's next batch, off the comment's way to the
-    screen; any other verdict is archived and audited before the author hears
-    back.  Held comments are queued by the relay in the shared, persistent held
-    queue (stored before the "held" answer).  Until the store is open (startup)
-    and if the store fails, the relay's fail-closed path holds the comment.
-    """
-
-    def __init__(self) -> None:
-        self.screen: CommentScreen | None = None
-
-    async def moderate(self, broadcast_id: str, viewer_id: str, text: str) -> ModerationOutcome:
-        if self.screen is None:
-            raise RuntimeError("moderation store is not open yet")
-        verdict = await self.screen.screen(broadcast_id, viewer_id, text)
-        return ModerationOutcome(_OUTCOME[verdict.action],
-                                 text=verdict.text if verdict.action is Action.PUBLISH_CENSORED else None,
-                                 reason=verdict.reason or "", filter=verdict.filter or "",
-                                 language=verdict.language or "")
 
 
 # --- authorisation ---------------------------------------------------------------------------------
@@ -238,7 +165,8 @@ async def ban_viewer(request: web.Request) -> web.Response:
     broadcast, actor, actions = await _prepare(request)
     viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
     body = await read_json_object(request)
-    return web.json_response(await actions.ban(broadcast.id, actor, viewer_id, body.get("reason")))
+    return web.json_response(await actions.ban(broadcast.id, actor, viewer_id, body.get("reason"),
+                                               body.get("address", False)))
 
 
 async def unban_viewer(request: web.Request) -> web.Response:
@@ -257,7 +185,7 @@ async def purge_viewer(request: web.Request) -> web.Response:
 
 async def list_bans(request: web.Request) -> web.Response:
     broadcast, _, actions = await _prepare(request)
-    return web.json_response({"bans": [b.to_dict() for b in await actions.bans(broadcast.id)]})
+    return web.json_response({"bans": [b.public() for b in await actions.bans(broadcast.id)]})
 
 
 async def pin(request: web.Request) -> web.Response:
@@ -297,6 +225,8 @@ async def grant_moderator(request: web.Request) -> web.Response:
     broadcast, actor, actions = await _prepare(request, host_only=True)
     body = await read_json_object(request)
     grant, token = await actions.grant_moderator(broadcast.id, actor, body.get("label"))
+    if CHAT_NAMES in request.app:
+        request.app[CHAT_NAMES].invalidate(broadcast.id)  # the label is reserved at once on this node
     log.info("moderator %s granted on %s (token %s)", grant.id, broadcast.id, redact(token))
     return web.json_response({**grant.to_dict(), "token": token}, status=201)
 
@@ -304,6 +234,8 @@ async def grant_moderator(request: web.Request) -> web.Response:
 async def revoke_moderator(request: web.Request) -> web.Response:
     broadcast, actor, actions = await _prepare(request, host_only=True)
     await actions.revoke_moderator(broadcast.id, actor, _path_id(request, "grant_id"))
+    if CHAT_NAMES in request.app:
+        request.app[CHAT_NAMES].invalidate(broadcast.id)
     return web.Response(status=204)
 
 
@@ -329,14 +261,16 @@ async def audit(request: web.Request) -> web.Response:
 
 
 async def chat_token(request: web.Request) -> web.Response:
-    """A viewer identity for the console's own chat socket (restricted broadcasts need one)."""
+    """The identity of the console's own chat socket: the host's or a moderator's, with that verified role."""
     broadcast, actor, _ = await _prepare(request)
     relay = request.app[CHAT_RELAY]
-    name = "host" if actor in ("host", "admin") else actor.split(":", 1)[1][:40]
+    staff = actor in ("host", "admin")
+    name = "host" if staff else actor.split(":", 1)[1][:40]
     viewer_id = "console_" + actor.replace(":", "_")[:40]
     viewer_id = re.sub(r"[^A-Za-z0-9_.:-]", "_", viewer_id)
     epoch = await request.app[MOD_STORE].token_epoch(broadcast.id)
-    token = issue(relay.secret, broadcast.id, viewer_id, name, ttl=12 * 3600.0, epoch=epoch)
+    token = issue(relay.secret, broadcast.id, viewer_id, name, ttl=12 * 3600.0, epoch=epoch,
+                  role="host" if staff else "moderator")
     return web.json_response({"token": token, "viewer_id": viewer_id}, status=201)
 
 
@@ -388,6 +322,8 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         cache = SettingsCache(store, ttl=ttl)
         actions = ModerationActions(store, RelayControl(lambda: app[CHAT_RELAY]), cache)
         moderator.screen = CommentScreen(store, cache, AuditLog(store))
+        if CHAT_NAMES in app:
+            app[CHAT_NAMES].source = GrantNames(store)  # moderators' names are reserved in the chat
         app[MOD_STORE] = store
         app[MOD_ACTIONS] = actions
         log.info("moderation store: %s", "redis" if config.redis_url else "sqlite")
@@ -402,7 +338,7 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         now = time.time()
         for ban in await app[MOD_STORE].list_bans():
             seconds = None if ban.until is None else max(1.0, ban.until - now)
-            await app[CHAT_RELAY].ban(ban.broadcast_id, ban.viewer_id, seconds)
+            await app[CHAT_RELAY].bus.ban(ban.broadcast_id, ban.viewer_id, seconds, ban.address_key)
 
     app.cleanup_ctx.append(lifecycle)
     app.on_startup.append(restore_bans)

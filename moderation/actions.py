@@ -62,7 +62,10 @@ class ChatControl(Protocol):
     async def reject_held(self, broadcast_id: str, held_id: str) -> bool: ...
     async def pinned(self, broadcast_id: str) -> dict[str, Any] | None: ...
     async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None: ...
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None: ...
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: bool = False) -> str | None:
+        """Ban or time out on every node; with ``address``, the viewer's network address too:
+        returns the chat's key for it (raises ``LookupError`` when none is known)."""
     async def unban(self, broadcast_id: str, viewer_id: str) -> None: ...
     async def access_changed(self, broadcast_id: str) -> None:
         """Tell every node that the broadcast's bans or viewer-token epoch changed in the store
@@ -154,16 +157,24 @@ class ModerationActions:
                                 detail={"seconds": seconds})
         return {"viewer_id": viewer_id, "until": now + seconds}
 
-    async def ban(self, broadcast_id: str, actor: str, viewer_id: str, reason: Any = None) -> dict[str, Any]:
+    async def ban(self, broadcast_id: str, actor: str, viewer_id: str, reason: Any = None,
+                  address: Any = False) -> dict[str, Any]:
+        """Ban until unbanned; ``address``: the viewer's network address too (every identity from it)."""
         why = _reason(reason)
+        if not isinstance(address, bool):
+            raise InvalidInput("'address' must be true or false")
         now = time.time()
-        await self.chat.ban(broadcast_id, viewer_id, None)
-        await self.store.put_ban(BanRecord(broadcast_id, viewer_id, None, actor, why, now))
+        try:
+            key = await self.chat.ban(broadcast_id, viewer_id, None, address)
+        except LookupError as exc:
+            raise Conflict(str(exc)) from None
+        await self.store.put_ban(BanRecord(broadcast_id, viewer_id, None, actor, why, now, key))
         # A ban also ends the viewer's playback of a restricted broadcast: after the store write,
         # so the nodes that reload find it.
         await self.chat.access_changed(broadcast_id)
-        await self.audit.record(broadcast_id, actor, "ban", viewer_id=viewer_id, reason=why)
-        return {"viewer_id": viewer_id, "banned": True}
+        await self.audit.record(broadcast_id, actor, "ban", viewer_id=viewer_id, reason=why,
+                                detail={"address": True} if address else None)
+        return {"viewer_id": viewer_id, "banned": True, "address": address}
 
     async def unban(self, broadcast_id: str, actor: str, viewer_id: str, reason: Any = None) -> dict[str, Any]:
         why = _reason(reason)
@@ -265,7 +276,7 @@ class ModerationActions:
                      if _author_id(h) == viewer_id]
         return {"viewer_id": viewer_id, "exported_at": time.time(), "broadcasts": broadcasts,
                 "comments": [c.to_dict() for c in comments], "held": held,
-                "bans": [b.to_dict() for b in await self.store.list_bans() if b.viewer_id == viewer_id]}
+                "bans": [b.public() for b in await self.store.list_bans() if b.viewer_id == viewer_id]}
 
     async def erase_viewer(self, viewer_id: str, actor: str) -> dict[str, Any]:
         """Right of erasure: the viewer's comments leave history, screens, the held queue,

@@ -81,12 +81,21 @@ class BanRecord:
     actor: str
     reason: str | None
     ts: float
+    #: the chat's key for the viewer's network address when the ban covers it too (a keyed
+    #: hash, never the address); kept so the ban can be restored, never shown
+    address_key: str | None = None
 
     def active(self, now: float) -> bool:
         return self.until is None or self.until > now
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        """What hosts and exports see: whether the address is banned, not its key."""
+        doc = self.to_dict()
+        doc["address"] = doc.pop("address_key") is not None
+        return doc
 
 
 @dataclass(frozen=True, slots=True)

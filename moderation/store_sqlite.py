@@ -28,7 +28,7 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (broadcast_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bans (broadcast_id TEXT, viewer_id TEXT, until REAL, actor TEXT, reason TEXT, ts REAL,
-                                 PRIMARY KEY (broadcast_id, viewer_id));
+                                 address_key TEXT, PRIMARY KEY (broadcast_id, viewer_id));
 CREATE TABLE IF NOT EXISTS epochs (broadcast_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (token_hash TEXT PRIMARY KEY, id TEXT UNIQUE, broadcast_id TEXT, label TEXT,
                                    created_at REAL, created_by TEXT);
@@ -67,6 +67,8 @@ class SqliteModerationStore:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
+        if "address_key" not in {row[1] for row in db.execute("PRAGMA table_info(bans)")}:
+            db.execute("ALTER TABLE bans ADD COLUMN address_key TEXT")  # a database from before address bans
         return db
 
     async def close(self) -> None:
@@ -103,8 +105,9 @@ class SqliteModerationStore:
     # --- bans ---------------------------------------------------------------------
     async def put_ban(self, record: BanRecord) -> None:
         r = record
-        await self._call(lambda db: db.execute("INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?)",
-                                               (r.broadcast_id, r.viewer_id, r.until, r.actor, r.reason, r.ts)))
+        await self._call(lambda db: db.execute("INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                               (r.broadcast_id, r.viewer_id, r.until, r.actor, r.reason, r.ts,
+                                                r.address_key)))
 
     async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool:
         cur = await self._call(lambda db: db.execute("DELETE FROM bans WHERE broadcast_id = ? AND viewer_id = ?",

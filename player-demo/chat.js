@@ -20,10 +20,14 @@
   const KINDS = [["like", "\u{1F44D}"], ["celebrate", "\u{1F44F}"], ["love", "\u2764\uFE0F"],
                  ["insightful", "\u{1F4A1}"], ["curious", "\u{1F914}"]];
   const ICON = Object.fromEntries(KINDS);
+  const ROLE_BADGE = Object.assign(Object.create(null), { host: "HOST", moderator: "MOD" });
   const MAX_SHOWN = 200;          // comments kept in the list
   const MAX_FLOATING = 30;        // floating icons on screen at once
   // A viewer token (restricted broadcasts) comes in the URL fragment: #token=...
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  // Without one, the chat gives this viewer an anonymous identity (history.you.token): kept here and
+  // presented on every later hello, so the viewer stays the same one across reloads and reconnects.
+  const identityKey = "onair-identity:" + broadcastId;
 
   const chat = { socket: null, lastId: null, lastSeq: 0, you: null, totals: {}, connected: false,
                  outbox: [], send, react };
@@ -31,15 +35,33 @@
 
   let retry = 0;
   let helloName = null;
+  let sentIdentity = false;
 
   function setStatus(text) { els.status.textContent = text || ""; }
+
+  function stored(key) {
+    try { return localStorage.getItem(key); } catch (e) { return null; /* private mode */ }
+  }
+
+  function store(key, value) {
+    try { if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value); } catch (e) { /* private mode */ }
+  }
+
+  function sendHello(socket) {
+    const hello = { type: "hello" };
+    const identity = token ? null : stored(identityKey);
+    sentIdentity = !!identity;
+    if (token) hello.token = token; else { hello.name = helloName; if (identity) hello.token = identity; }
+    if (chat.lastId) hello.since = chat.lastId;   // only what we missed, no duplicates
+    socket.send(JSON.stringify(hello));
+  }
+
+  function guestName() { return "guest-" + Math.random().toString(36).slice(2, 6); }
 
   function currentName() {
     const typed = (els.name.value || "").trim();
     if (typed) return typed.slice(0, 40);
-    let stored = null;
-    try { stored = localStorage.getItem("onair-name"); } catch (e) { /* private mode */ }
-    return stored || "guest-" + Math.random().toString(36).slice(2, 6);
+    return stored("onair-name") || guestName();
   }
 
   function connect() {
@@ -48,10 +70,7 @@
     chat.socket = socket;
     socket.addEventListener("open", () => {
       helloName = currentName();
-      const hello = { type: "hello" };
-      if (token) hello.token = token; else hello.name = helloName;
-      if (chat.lastId) hello.since = chat.lastId;   // only what we missed, no duplicates
-      socket.send(JSON.stringify(hello));
+      sendHello(socket);
     });
     socket.addEventListener("message", (ev) => {
       let msg;
@@ -60,10 +79,14 @@
     });
     socket.addEventListener("close", (ev) => {
       chat.connected = false;
-      if (ev.code === 4001 || ev.code === 4004) { setStatus("chat unavailable (" + ev.reason + ")"); return; }
-      // Back off 0.5 s, 1 s, 2 s ... up to 10 s, and resume with `since`.
-      const delay = Math.min(10000, 500 * Math.pow(2, retry++));
-      setStatus("reconnecting…");
+      if (ev.code === 4001 && sentIdentity && !token) {
+        // The kept identity is no longer valid (expired, or the node's secret changed): start afresh.
+        store(identityKey, null);
+      } else if (ev.code === 4001 || ev.code === 4004) { setStatus("chat unavailable (" + ev.reason + ")"); return; }
+      if (ev.code === 4003) { chat.banned = true; setStatus("You are banned from this chat."); return; }
+      // Back off 0.5 s, 1 s, 2 s ... up to 10 s (at least 5 s past a quota), and resume with `since`.
+      const delay = Math.max(ev.code === 4029 ? 5000 : 0, Math.min(10000, 500 * Math.pow(2, retry++)));
+      setStatus(ev.code === 4029 ? "too many connections from your network; retrying…" : "reconnecting…");
       setTimeout(connect, delay);
     });
   }
@@ -74,6 +97,7 @@
         retry = 0;
         chat.connected = true;
         chat.you = msg.you;
+        if (msg.you && msg.you.token) store(identityKey, msg.you.token);
         setStatus("");
         if (!chat.lastId) els.comments.textContent = "";
         msg.comments.forEach(addComment);
@@ -98,6 +122,12 @@
         updateBarTotals();
         break;
       case "error":
+        if (msg.code === "name_reserved" && !chat.connected && chat.socket) {
+          // Not ours to use: join as a guest instead (the name field says why).
+          store("onair-name", null);
+          helloName = guestName();
+          sendHello(chat.socket);
+        }
         setStatus(msg.code === "held_for_review" ? "Your comment is held for review."
                   : msg.message || msg.code);
         break;
@@ -117,6 +147,14 @@
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = c.text;
+    const role = c.author && ROLE_BADGE[c.author.role];   // verified by the server: host or moderator
+    if (role) {
+      const badge = document.createElement("span");
+      badge.className = "role role-" + c.author.role;
+      badge.textContent = role;
+      li.classList.add("by-" + c.author.role);
+      li.append(badge);
+    }
     li.append(author, text);
     const atBottom = els.comments.scrollHeight - els.comments.scrollTop - els.comments.clientHeight < 40;
     els.comments.append(li);

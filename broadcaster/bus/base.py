@@ -83,6 +83,35 @@ class Held:
     comment: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What the shared state says about a viewer joining a broadcast."""
+    #: "ban" (until unbanned), "timeout" (until it expires) or None
+    ban: str | None = None
+    #: the viewer's network address is banned from the broadcast
+    address_banned: bool = False
+
+
+@dataclass(frozen=True)
+class PresenceUpdate:
+    """This node's change to the identities it has viewers of, for one broadcast."""
+    broadcast_id: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    #: ``added`` is the whole set (first report, or after the shared copy was lost)
+    full: bool = False
+    #: the node believes its shared set is not empty (so finding it gone means it was lost)
+    expected: bool = False
+
+
+@dataclass(frozen=True)
+class PresenceCount:
+    #: distinct identities with a socket on any live node
+    viewers: int
+    #: this node's set was gone (e.g. Redis restarted): report it whole next time
+    lost: bool = False
+
+
 class Bus(Protocol):
     """Pub/sub and shared chat state.  Every method may raise ``BusUnavailable``."""
 
@@ -94,12 +123,14 @@ class Bus(Protocol):
     def subscribe(self, channel: str, maxsize: int = DEFAULT_QUEUE) -> AbstractAsyncContextManager[Subscription]: ...
 
     # --- comments: ordering + history -------------------------------------------
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None,
+                           address: str | None = None) -> int:
         """Atomically: give the comment the next ``seq`` of its broadcast, append it
         to the history and publish it.  ``body`` is a JSON object without ``seq``;
         the stored and published form is ``{"seq": N, ...body}``.  Returns N.
-        With ``author_id``, a banned author's comment is not posted: ``Banned`` is
-        raised (the ban check and the post are one step, one round trip)."""
+        With ``author_id`` (and ``address``), the comment of a banned author (or
+        from a banned address) is not posted: ``Banned`` is raised (the ban check
+        and the post are one step, one round trip)."""
     async def last_seq(self, broadcast_id: str) -> int: ...
     async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
         """The retained comments in seq order, removed ones included (marked ``removed``)."""
@@ -116,9 +147,18 @@ class Bus(Protocol):
     async def reaction_totals(self, broadcast_id: str) -> dict[str, int]: ...
 
     # --- moderation state --------------------------------------------------------
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None: ...
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None: ...
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: str | None = None) -> None:
+        """Ban (``seconds`` None) or time out a viewer; with ``address`` (a key from
+        ``chat.quotas.address_key``) also every viewer from that address, for as long."""
+    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
+        """Lift the viewer's ban or timeout and the address ban that came with it."""
     async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool: ...
+    async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
+        """Check a joining viewer against the bans and remember its address key (for an
+        address ban later), in one step."""
+    async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
+        """The address key the viewer last joined from (kept for the chat retention)."""
     async def hold(self, broadcast_id: str, held: Held) -> None: ...
     async def take_held(self, broadcast_id: str, held_id: str) -> Held | None: ...
     async def list_held(self, broadcast_id: str) -> list[Held]: ...
@@ -126,10 +166,11 @@ class Bus(Protocol):
     async def pinned(self, broadcast_id: str) -> dict[str, Any] | None: ...
 
     # --- presence ---------------------------------------------------------------
-    async def report_viewers(self, node_id: str, counts: dict[str, int], ttl: float) -> None:
-        """This node's viewer count per broadcast, valid for ``ttl`` seconds."""
-    async def viewer_counts(self, broadcast_ids: list[str]) -> dict[str, int]:
-        """Viewers across every live node, per broadcast."""
+    async def sync_presence(self, node_id: str, updates: list[PresenceUpdate],
+                            ttl: float) -> dict[str, PresenceCount]:
+        """Apply this node's changes to the identities it has viewers of (kept ``ttl``
+        seconds unless reported again) and count, per broadcast, the distinct
+        identities on every live node: one viewer with three sockets, or on two nodes, is one."""
 
     # --- cluster secret -----------------------------------------------------------
     async def cluster_secret(self, candidate: bytes) -> bytes:

@@ -19,7 +19,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from broadcaster.bus.base import DEFAULT_QUEUE, Banned, Held, Subscription
+from broadcaster.bus.base import (DEFAULT_QUEUE, Admission, Banned, Held, PresenceCount, PresenceUpdate,
+                                  Subscription)
 from broadcaster.datadir import read_json, write_private
 
 log = logging.getLogger("onair.bus.memory")
@@ -47,10 +48,15 @@ class MemoryBus:
         self._history: dict[str, deque[dict[str, Any]]] = {}
         self._removed: dict[str, set[str]] = defaultdict(set)
         self._reactions: dict[str, dict[str, int]] = defaultdict(dict)
-        self._bans: dict[tuple[str, str], float | None] = {}
+        #: (broadcast, viewer) -> (expiry on the monotonic clock or None, address key or None)
+        self._bans: dict[tuple[str, str], tuple[float | None, str | None]] = {}
+        #: (broadcast, address key) -> expiry or None
+        self._address_bans: dict[tuple[str, str], float | None] = {}
+        self._addresses: dict[tuple[str, str], str] = {}
         self._held: dict[str, dict[str, Held]] = defaultdict(dict)
         self._pinned: dict[str, dict[str, Any]] = {}
-        self._viewers: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        #: broadcast -> node -> (the identities it has viewers of, expiry)
+        self._present: dict[str, dict[str, tuple[set[str], float]]] = defaultdict(dict)
         self._held_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -93,8 +99,10 @@ class MemoryBus:
                 if not subs:
                     del self._subs[channel]
 
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
-        if author_id is not None and await self.is_banned(broadcast_id, author_id):
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None,
+                           address: str | None = None) -> int:
+        if author_id is not None and (await self.is_banned(broadcast_id, author_id)
+                                      or (address and self._address_banned(broadcast_id, address))):
             raise Banned(author_id)
         seq = self._seq.get(broadcast_id) or seq_seed()
         seq += 1
@@ -143,21 +151,50 @@ class MemoryBus:
     async def reaction_totals(self, broadcast_id: str) -> dict[str, int]:
         return dict(self._reactions.get(broadcast_id, {}))
 
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
-        self._bans[(broadcast_id, viewer_id)] = None if seconds is None else time.monotonic() + seconds
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: str | None = None) -> None:
+        await self.unban(broadcast_id, viewer_id)  # a new ban replaces the old one, address and all
+        until = None if seconds is None else time.monotonic() + seconds
+        self._bans[(broadcast_id, viewer_id)] = (until, address)
+        if address:
+            self._address_bans[(broadcast_id, address)] = until
 
     async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        self._bans.pop((broadcast_id, viewer_id), None)
+        _, address = self._bans.pop((broadcast_id, viewer_id), (None, None))
+        if address:
+            self._address_bans.pop((broadcast_id, address), None)
 
-    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
+    def _ban_kind(self, broadcast_id: str, viewer_id: str) -> str | None:
         key = (broadcast_id, viewer_id)
         if key not in self._bans:
-            return False
-        until = self._bans[key]
+            return None
+        until, _ = self._bans[key]
         if until is not None and until <= time.monotonic():
             del self._bans[key]
+            return None
+        return "ban" if until is None else "timeout"
+
+    def _address_banned(self, broadcast_id: str, address: str) -> bool:
+        key = (broadcast_id, address)
+        if key not in self._address_bans:
+            return False
+        until = self._address_bans[key]
+        if until is not None and until <= time.monotonic():
+            del self._address_bans[key]
             return False
         return True
+
+    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
+        return self._ban_kind(broadcast_id, viewer_id) is not None
+
+    async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
+        if address:
+            self._addresses[(broadcast_id, viewer_id)] = address
+        return Admission(self._ban_kind(broadcast_id, viewer_id),
+                         bool(address) and self._address_banned(broadcast_id, address))
+
+    async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
+        return self._addresses.get((broadcast_id, viewer_id))
 
     async def hold(self, broadcast_id: str, held: Held) -> None:
         self._held[broadcast_id][held.id] = held
@@ -181,14 +218,24 @@ class MemoryBus:
     async def pinned(self, broadcast_id: str) -> dict[str, Any] | None:
         return self._pinned.get(broadcast_id)
 
-    async def report_viewers(self, node_id: str, counts: dict[str, int], ttl: float) -> None:
-        expires = time.monotonic() + ttl
-        for broadcast_id, count in counts.items():
-            self._viewers[broadcast_id][node_id] = (count, expires)
-
-    async def viewer_counts(self, broadcast_ids: list[str]) -> dict[str, int]:
+    async def sync_presence(self, node_id: str, updates: list[PresenceUpdate],
+                            ttl: float) -> dict[str, PresenceCount]:
         now = time.monotonic()
-        return {b: sum(c for c, exp in self._viewers.get(b, {}).values() if exp > now) for b in broadcast_ids}
+        out = {}
+        for update in updates:
+            nodes = self._present[update.broadcast_id]
+            held = nodes.get(node_id)
+            lost = update.expected and not update.full and (held is None or held[1] <= now)
+            present = set() if update.full or held is None or held[1] <= now else held[0]
+            present.update(update.added)
+            present.difference_update(update.removed)
+            nodes[node_id] = (present, now + ttl)
+            for node, (_, expires) in list(nodes.items()):
+                if expires <= now:
+                    del nodes[node]
+            everyone = set().union(*(ids for ids, _ in nodes.values()))
+            out[update.broadcast_id] = PresenceCount(len(everyone), lost)
+        return out
 
     async def cluster_secret(self, candidate: bytes) -> bytes:
         if self._secret_path is None:

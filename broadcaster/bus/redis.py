@@ -30,8 +30,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from broadcaster.bus.base import DEFAULT_QUEUE, Banned, BusUnavailable, Held, Subscription
+from broadcaster.bus.base import (DEFAULT_QUEUE, Admission, Banned, BusUnavailable, Held, PresenceCount,
+                                  PresenceUpdate, Subscription)
 from broadcaster.bus.memory import seq_seed
+from broadcaster.bus.redis_viewers import RedisViewers
 
 log = logging.getLogger("onair.bus.redis")
 
@@ -39,6 +41,9 @@ T = TypeVar("T")
 
 _POST_COMMENT = """
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[5], 'NX')
@@ -97,6 +102,7 @@ class RedisBus:
         self._post = self._redis.register_script(_POST_COMMENT)
         self._react = self._redis.register_script(_ADD_REACTIONS)
         self._forget = self._redis.register_script(_FORGET)
+        self._viewers = RedisViewers(self._redis, self._key, self._call, self.retention)
         self._publish_cmd = "PUBLISH"
         self._subs: dict[str, set[Subscription]] = {}
         self._ready: dict[str, asyncio.Event] = {}
@@ -260,10 +266,13 @@ class RedisBus:
                 ready.set()
 
     # --- comments ----------------------------------------------------------------
-    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None) -> int:
+    async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None,
+                           address: str | None = None) -> int:
         keys = [self._key(broadcast_id, "seq"), self._key(broadcast_id, "hist")]
         if author_id is not None:
             keys.append(self._key(broadcast_id, "ban:" + author_id))
+            if address:
+                keys.append(self._key(broadcast_id, "banaddr:" + address))
         args = [body, self._channel(channel), self.history_size, self.retention, seq_seed(), self._publish_cmd]
         seq = int(await self._call(lambda: self._post(keys=keys, args=args)))
         if seq == 0:  # (seqs start from the clock, never at 0)
@@ -324,15 +333,21 @@ class RedisBus:
         return {k.decode(): int(v) for k, v in raw.items()}
 
     # --- moderation state ----------------------------------------------------------------
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
-        key = self._key(broadcast_id, "ban:" + viewer_id)
-        await self._call(lambda: self._redis.set(key, b"1", ex=None if seconds is None else max(1, int(seconds))))
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: str | None = None) -> None:
+        await self._viewers.ban(broadcast_id, viewer_id, seconds, address)
 
     async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        await self._call(lambda: self._redis.delete(self._key(broadcast_id, "ban:" + viewer_id)))
+        await self._viewers.unban(broadcast_id, viewer_id)
 
     async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
         return bool(await self._call(lambda: self._redis.exists(self._key(broadcast_id, "ban:" + viewer_id))))
+
+    async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
+        return await self._viewers.admit(broadcast_id, viewer_id, address)
+
+    async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
+        return await self._viewers.address_of(broadcast_id, viewer_id)
 
     async def hold(self, broadcast_id: str, held: Held) -> None:
         await self._call(lambda: self._redis.hset(self._key(broadcast_id, "held"), held.id, json.dumps(held.comment)))
@@ -365,42 +380,9 @@ class RedisBus:
         return json.loads(raw) if raw else None
 
     # --- presence ------------------------------------------------------------------------
-    async def report_viewers(self, node_id: str, counts: dict[str, int], ttl: float) -> None:
-        if not counts:
-            return
-        # "count:expires_ms" per node in one hash per broadcast; readers ignore
-        # expired entries, so a node that died stops counting after ttl.
-        expires = int((time.time() + ttl) * 1000)
-
-        async def run() -> None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for broadcast_id, count in counts.items():
-                    key = self._key(broadcast_id, "viewers")
-                    pipe.hset(key, node_id, f"{count}:{expires}")
-                    pipe.expire(key, max(1, int(ttl * 3)))
-                await pipe.execute()
-        await self._call(run)
-
-    async def viewer_counts(self, broadcast_ids: list[str]) -> dict[str, int]:
-        if not broadcast_ids:
-            return {}
-
-        async def run() -> list[Any]:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for broadcast_id in broadcast_ids:
-                    pipe.hgetall(self._key(broadcast_id, "viewers"))
-                return await pipe.execute()
-        rows = await self._call(run)
-        now_ms = time.time() * 1000
-        out: dict[str, int] = {}
-        for broadcast_id, row in zip(broadcast_ids, rows):
-            total = 0
-            for value in row.values():
-                count, _, expires = value.decode().partition(":")
-                if int(expires) > now_ms:
-                    total += int(count)
-            out[broadcast_id] = total
-        return out
+    async def sync_presence(self, node_id: str, updates: list[PresenceUpdate],
+                            ttl: float) -> dict[str, PresenceCount]:
+        return await self._viewers.sync_presence(node_id, updates, ttl)
 
     async def cluster_secret(self, candidate: bytes) -> bytes:
         key = self.prefix + "secret"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -18,6 +19,8 @@ from broadcaster.bus import Bus, open_bus
 from broadcaster.chat.api import viewer_token_handler
 from broadcaster.chat.metrics import ChatMetrics
 from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome, NoModeration
+from broadcaster.chat.names import ModeratorNames, ReservedNames
+from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.relay import ChatRelay, ChatSettings
 from broadcaster.chat.ws import ChatEndpoint
 from broadcaster.keys import CONFIG, METRICS
@@ -30,6 +33,8 @@ CHAT_BUS = web.AppKey("chat_bus", Bus)
 #: set before startup to plug moderation in (default: NoModeration)
 CHAT_MODERATOR = web.AppKey("chat_moderator", CommentModerator)
 CHAT_SETTINGS = web.AppKey("chat_settings", ChatSettings)
+#: the names only verified identities may use (moderation plugs its moderators' names in)
+CHAT_NAMES = web.AppKey("chat_names", ReservedNames)
 _ENDPOINT = web.AppKey("chat_endpoint", ChatEndpoint)
 
 
@@ -44,6 +49,7 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
             app[CHAT_MODERATOR] = moderator
         return
     app[CHAT_SETTINGS] = settings or ChatSettings()
+    app[CHAT_NAMES] = ReservedNames()
     if moderator is not None:
         app[CHAT_MODERATOR] = moderator
     holder: dict[str, ChatEndpoint] = {}
@@ -54,6 +60,10 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         chat_settings = app[CHAT_SETTINGS]
+        if chat_settings.address_limits is None:
+            chat_settings = replace(chat_settings, address_limits=AddressLimits.from_rates(
+                config.chat_sockets_per_address, config.chat_joins_per_address, config.chat_comments_per_address,
+                config.chat_reactions_per_address))
         bus = open_bus(config.redis_url, prefix=chat_settings.redis_prefix, history_size=config.chat_history,
                        retention=config.chat_retention, secret_path=config.data_dir / "chat-secret",
                        held_path=config.data_dir / "chat-held.json")
@@ -64,7 +74,8 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
         await relay.start(secrets.token_bytes(32))
         # A restricted broadcast's chat also honours its viewer-token epoch and bans (the playback
         # gate's cached state; the gate starts after the chat, so it is looked up when a viewer comes).
-        holder["endpoint"] = ChatEndpoint(relay, admit=lambda identity: app[PLAYBACK].admit_viewer(identity))
+        holder["endpoint"] = ChatEndpoint(relay, app[CHAT_NAMES],
+                                          admit=lambda identity: app[PLAYBACK].admit_viewer(identity))
         app[CHAT_BUS] = bus
         app[CHAT_RELAY] = relay
         log.info("chat relay on %s bus (node %s)", "redis" if config.redis_url else "memory", config.node_id)
@@ -82,8 +93,10 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws/{broadcast_id}", ws_handler)
-    app.router.add_post("/api/broadcasts/{id}/viewer-tokens", viewer_token_handler(lambda: app[CHAT_RELAY].secret))
+    app.router.add_post("/api/broadcasts/{id}/viewer-tokens",
+                        viewer_token_handler(lambda: app[CHAT_RELAY].secret, app[CHAT_NAMES]))
 
 
-__all__ = ["Action", "CHAT_BUS", "CHAT_MODERATOR", "CHAT_RELAY", "CHAT_SETTINGS", "ChatRelay", "ChatSettings",
-           "CommentModerator", "ModerationOutcome", "NoModeration", "setup_chat"]
+__all__ = ["Action", "CHAT_BUS", "CHAT_MODERATOR", "CHAT_NAMES", "CHAT_RELAY", "CHAT_SETTINGS", "ChatRelay",
+           "ChatSettings", "CommentModerator", "ModerationOutcome", "ModeratorNames", "NoModeration", "ReservedNames",
+           "setup_chat"]

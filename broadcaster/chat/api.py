@@ -5,6 +5,8 @@ Authorised by the admin token or the broadcast's host token.  Body
 for a restricted broadcast also the viewer's playback ``grant`` (same viewer, epoch and expiry),
 ``hls_url`` (the master playlist with the grant: any HLS player) and ``watch_url`` (the watch page
 with token and grant in its fragment, which never reaches a server log).
+A reserved name ("host", a moderator's name: ``names.py``) is refused: those
+are for the identities the console hands out, which carry a verified role.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from broadcaster.api import base_urls, bearer, is_admin, load_broadcast, refuse_caller
 from broadcaster.chat import protocol as proto
+from broadcaster.chat.names import ReservedNames
 from broadcaster.chat.tokens import DEFAULT_TTL, ViewerIdentity, issue, new_viewer_id
 from broadcaster.http_errors import read_json_object
 from broadcaster.playback.gate import PLAYBACK
@@ -30,7 +33,8 @@ _VIEWER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_TTL = 30 * 24 * 3600.0
 
 
-def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def viewer_token_handler(secret: Callable[[], bytes],
+                         names: ReservedNames) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler; ``secret()`` gives the cluster secret once the relay has started."""
     async def create_viewer_token(request: web.Request) -> web.Response:
         broadcast = await load_broadcast(request)
@@ -46,6 +50,8 @@ def viewer_token_handler(secret: Callable[[], bytes]) -> Callable[[web.Request],
         name = " ".join(name.split())
         if len(name) > proto.MAX_NAME:
             raise web.HTTPBadRequest(text=f"'name' is longer than {proto.MAX_NAME} characters")
+        if await names.is_reserved(broadcast.id, name):
+            raise web.HTTPBadRequest(text=f"'name' {name!r} is reserved (the host's or a moderator's)")
         viewer_id = body.get("viewer_id")
         if viewer_id is None:
             viewer_id = new_viewer_id()

@@ -28,7 +28,9 @@ CLOSE_POLICY = 1008            # flooding after rate-limit errors; no hello in t
 CLOSE_TOO_BIG = 1009           # frame larger than MAX_FRAME
 CLOSE_SLOW_CONSUMER = 4000     # send buffer passed the bound
 CLOSE_UNAUTHORIZED = 4001      # missing/invalid viewer token
+CLOSE_BANNED = 4003            # the viewer (or its address) is banned from the broadcast
 CLOSE_NOT_FOUND = 4004         # no such broadcast
+CLOSE_QUOTA = 4029             # past a per-address quota (sockets, new sockets per second)
 
 #: largest client frame accepted (aiohttp closes bigger ones with 1009)
 MAX_FRAME = 16 * 1024

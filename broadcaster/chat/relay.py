@@ -12,8 +12,10 @@ tick writes a whole room and a comment waits for its viewers' next turn, not
 for a whole room's writes.  A socket whose transport write buffer would pass
 ``send_buffer_limit`` is closed with 4000 instead of growing.
 Reactions are summed per room and sent to the bus once per tick (one atomic
-HINCRBY-and-publish per room); viewer counts are reported per node every
-``presence_interval``.
+HINCRBY-and-publish per room); the identities connected here are reported
+every ``presence_interval`` (``presence.py``: viewers are counted by identity).
+Who a viewer is and what it may do come from ``identity.py``, ``quotas.py``
+and ``bans.py``.
 
 Comment order is the bus' ``seq``: the room tracks the highest seq it has seen
 and backfills from history when it sees a hole (lost messages while Redis was
@@ -37,9 +39,14 @@ from aiohttp import web
 
 from broadcaster.bus import GAP, Banned, Bus, BusUnavailable, Held
 from broadcaster.chat import protocol as proto
+from broadcaster.chat.bans import BANNED_EVENT, ChatBans
+from broadcaster.chat.comments import comment_fields, comment_json, frame_payload, new_comment, resolve_since
+from broadcaster.chat.identity import Identity
 from broadcaster.chat.metrics import ChatMetrics
 from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome, NoModeration
-from broadcaster.chat.ratelimit import TokenBucket
+from broadcaster.chat.presence import Presence
+from broadcaster.chat.quotas import AddressLimits, ViewerLimits
+from broadcaster.chat.ratelimit import Limit, TokenBucket
 from broadcaster.chat.sendmany import direct_fd, send_batch
 
 log = logging.getLogger("onair.chat")
@@ -86,12 +93,15 @@ class ChatSettings:
     send_buffer_limit: int = 1 << 20
     #: kernel send buffer per viewer socket (bounds the memory outside Python too)
     socket_sndbuf: int = 64 * 1024
+    #: per identity (all its sockets on this node, across reconnects)
     comment_rate: float = 3.0
     comment_burst: float = 10.0
     react_rate: float = 20.0
     react_burst: float = 60.0
     #: rate-limit errors a client may cause (refilling at 2/s) before 1008
     abuse_burst: float = 20.0
+    #: per network address on this node (``quotas.py``); None: from the node's configuration
+    address_limits: AddressLimits | None = None
     presence_interval: float = 1.0
     presence_ttl: float = 5.0
     hello_timeout: float = 10.0
@@ -113,9 +123,13 @@ class Viewer:
     broadcast_id: str
     viewer_id: str
     name: str
-    comments: TokenBucket
-    reactions: TokenBucket
+    comments: Limit
+    reactions: Limit
     abuse: TokenBucket
+    #: "viewer", or the verified "host"/"moderator" of a console token
+    role: str = "viewer"
+    #: the keyed hash of the socket's network address (quotas.address_key), for address bans
+    address: str = ""
     closed: bool = False
     close_handle: asyncio.TimerHandle | None = None
     #: the room's group (of GROUPS) this viewer is written with
@@ -124,7 +138,7 @@ class Viewer:
     fd: int = -1
 
     def author(self) -> dict[str, str]:
-        return {"id": self.viewer_id, "name": self.name}
+        return {"id": self.viewer_id, "name": self.name, "role": self.role}
 
 
 @dataclass(eq=False)
@@ -167,6 +181,8 @@ class ChatRelay:
         self.settings = settings or ChatSettings()
         self.metrics = metrics or ChatMetrics()
         self.rooms: dict[str, Room] = {}
+        self.presence = Presence()
+        self.bans = ChatBans(self, channel_of)
         #: viewers that have left since start (the heap freezer's sign that frozen garbage piles up)
         self.departures = 0
         self.secret = b""
@@ -287,6 +303,8 @@ class ChatRelay:
         elif kind == "pinned":
             room.pinned = doc.get("comment")
             room.events.append(proto.text_frame(data))
+        elif kind == BANNED_EVENT:
+            self.bans.enforce(room, doc)
 
     def _add_comment(self, room: Room, seq: int, comment_id: str, data: bytes) -> None:
         frame = proto.text_frame(data)
@@ -311,7 +329,7 @@ class ChatRelay:
         return sum(len(room.viewers) for room in self.rooms.values())
 
     def new_viewer(self, ws: web.WebSocketResponse, transport: asyncio.Transport, broadcast_id: str,
-                   viewer_id: str, name: str) -> Viewer:
+                   identity: Identity, limits: ViewerLimits, address: str = "") -> Viewer:
         s = self.settings
         sock = transport.get_extra_info("socket")
         if sock is not None and s.socket_sndbuf:
@@ -319,11 +337,13 @@ class ChatRelay:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, s.socket_sndbuf)
             except OSError:
                 pass
-        return Viewer(ws, transport, broadcast_id, viewer_id, name,
-                      TokenBucket(s.comment_rate, s.comment_burst), TokenBucket(s.react_rate, s.react_burst),
-                      TokenBucket(2.0, s.abuse_burst), fd=direct_fd(transport) if s.direct_send else -1)
+        return Viewer(ws, transport, broadcast_id, identity.viewer_id, identity.name, limits.comments,
+                      limits.reactions, limits.abuse, identity.role, address,
+                      fd=direct_fd(transport) if s.direct_send else -1)
 
-    async def join(self, viewer: Viewer, since: str | int | None) -> None:
+    async def join(self, viewer: Viewer, since: str | int | None, token: str | None = None) -> None:
+        """Add the viewer to its room and send it its history; ``token`` (an anonymous
+        identity's) goes to the viewer in ``history.you``."""
         room = await self.room(viewer.broadcast_id)
         history = await self.bus.history(viewer.broadcast_id)
         # From here on nothing awaits: the join is atomic with respect to the tick.
@@ -347,15 +367,19 @@ class ChatRelay:
         for seq, comment_id, frame in room.recent:
             # Flushed after our history read: not in it, but already sent to the others.
             if top < seq <= flushed and comment_id not in known:
-                comments.append(json.loads(_frame_payload(frame)))
-        since_seq = _resolve_since(comments, since)
+                comments.append(json.loads(frame_payload(frame)))
+        since_seq = resolve_since(comments, since)
         shown = [comment_fields(c) for c in comments if not c.get("removed") and int(c["seq"]) > since_seq]
         shown = shown[-self.settings.history_limit:]
-        out = [proto.text_frame(proto.event("history", comments=shown, you=viewer.author())),
+        you = {**viewer.author(), **({"token": token} if token else {})}
+        new_here = not self.presence.has(viewer.broadcast_id, viewer.viewer_id)
+        out = [proto.text_frame(proto.event("history", comments=shown, you=you)),
                proto.text_frame(proto.event("pinned", comment=room.pinned)),
                proto.text_frame(proto.event("reactions", counts={}, totals=room.reaction_totals)),
-               proto.text_frame(proto.event("viewers", count=max(room.viewer_total, len(room.viewers) + 1)))]
+               proto.text_frame(proto.event("viewers", count=max(room.viewer_total + new_here,
+                                                                 self.presence.local(viewer.broadcast_id) + new_here)))]
         room.viewers.add(viewer)
+        self.presence.join(viewer.broadcast_id, viewer.viewer_id)
         room.groups[viewer.group][viewer] = None
         self.metrics.viewers.inc()
         self.write(viewer, b"".join(out))
@@ -365,6 +389,7 @@ class ChatRelay:
         if room is not None and viewer in room.viewers:
             room.viewers.discard(viewer)
             room.groups[viewer.group].pop(viewer, None)
+            self.presence.leave(viewer.broadcast_id, viewer.viewer_id)
             self.metrics.viewers.dec()
             self.departures += 1
             if not room.viewers:
@@ -390,14 +415,18 @@ class ChatRelay:
         self.metrics.note_buffer(buffered + len(data))
 
     def _drop_slow(self, viewer: Viewer, buffered: int) -> None:
-        viewer.closed = True
-        self.leave(viewer)
         self.metrics.slow_dropped.inc()
         log.info("viewer %s of %s dropped: send buffer %d bytes (bound %d)", viewer.viewer_id,
                  viewer.broadcast_id, buffered, self.settings.send_buffer_limit)
-        # The close frame goes out behind what is buffered; if the peer still does
-        # not read, the connection is aborted, which frees the buffer.
-        viewer.transport.write(proto.close_frame(proto.CLOSE_SLOW_CONSUMER, "too slow"))
+        self.drop(viewer, proto.CLOSE_SLOW_CONSUMER, "too slow")
+
+    def drop(self, viewer: Viewer, code: int, reason: str, last: bytes = b"") -> None:
+        """Close the viewer's socket from here: ``last`` (a payload) and the close frame go out
+        behind what is buffered; if the peer still does not read, the connection is aborted
+        after 2 s, which frees the buffer."""
+        viewer.closed = True
+        self.leave(viewer)
+        viewer.transport.write((proto.text_frame(last) if last else b"") + proto.close_frame(code, reason))
         viewer.close_handle = asyncio.get_running_loop().call_later(2.0, viewer.transport.abort)
 
     def send(self, viewer: Viewer, payload: bytes) -> None:
@@ -432,7 +461,7 @@ class ChatRelay:
             if outcome.action is Action.PUBLISH_CENSORED and outcome.text is not None:
                 comment["text"] = outcome.text
             try:
-                await self.publish_comment(bid, comment, author_id=viewer.viewer_id)
+                await self.publish_comment(bid, comment, author_id=viewer.viewer_id, address=viewer.address)
             except Banned:
                 self._refuse_banned(viewer)
                 return
@@ -465,11 +494,12 @@ class ChatRelay:
             room.local_reactions[message.kind] = room.local_reactions.get(message.kind, 0) + 1
 
     # --- host actions (called by the moderation API) ------------------------------
-    async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None) -> int:
+    async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None,
+                              address: str | None = None) -> int:
         """Give ``comment`` (from ``new_comment``) its seq and publish it everywhere; with
-        ``author_id``, raise ``Banned`` instead if that viewer is banned from the broadcast."""
+        ``author_id``, raise ``Banned`` instead if that viewer (or its ``address``) is banned."""
         body = comment_json({k: v for k, v in comment.items() if k != "seq"})
-        return await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body, author_id)
+        return await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body, author_id, address)
 
     async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
         """Remove from history and from every viewer's screen on every node."""
@@ -499,8 +529,11 @@ class ChatRelay:
         await self.bus.set_pinned(broadcast_id, shown)
         await self.bus.publish(channel_of(broadcast_id), proto.event("pinned", comment=shown))
 
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None) -> None:
-        await self.bus.ban(broadcast_id, viewer_id, seconds)
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: bool = False) -> str | None:
+        """Ban (``seconds`` None) or time out a viewer on every node; ``address``: its network
+        address too (the key it is banned under; ``bans.AddressUnknown`` when none is known)."""
+        return await self.bans.ban(broadcast_id, viewer_id, seconds, address)
 
     async def unban(self, broadcast_id: str, viewer_id: str) -> None:
         await self.bus.unban(broadcast_id, viewer_id)
@@ -689,15 +722,14 @@ class ChatRelay:
         for bid, room in list(self.rooms.items()):
             if not room.viewers and room.empty_since is not None and now - room.empty_since > self.settings.room_linger:
                 del self.rooms[bid]
+                self.presence.forget(bid)
                 if room.task is not None:
                     room.task.cancel()
                     try:
                         await room.task
                     except asyncio.CancelledError:
                         pass
-        counts = {bid: len(room.viewers) for bid, room in self.rooms.items()}
-        await self.bus.report_viewers(self.node_id, counts, self.settings.presence_ttl)
-        totals = await self.bus.viewer_counts(list(counts))
+        totals = await self.presence.sync(self.bus, self.node_id, list(self.rooms), self.settings.presence_ttl)
         for bid, total in totals.items():
             room = self.rooms.get(bid)
             if room is not None and total != room.viewer_total:
@@ -712,38 +744,3 @@ class ChatRelay:
 
 class Abusive(Exception):
     """The client keeps flooding after rate-limit errors: close it with 1008."""
-
-
-def new_comment(author: dict[str, str], text: str, question: bool) -> dict[str, Any]:
-    return {"id": "c_" + secrets.token_urlsafe(9), "ts": int(time.time() * 1000), "author": author,
-            "text": text, "question": question}
-
-
-_FIELDS = ("type", "seq", "id", "ts", "author", "text", "question")
-
-
-def comment_fields(comment: dict[str, Any]) -> dict[str, Any]:
-    """The fields a viewer sees, in a fixed order."""
-    out: dict[str, Any] = {"type": "comment"}
-    out.update((k, comment[k]) for k in _FIELDS[1:] if k in comment)
-    return out
-
-
-def comment_json(comment: dict[str, Any]) -> bytes:
-    return json.dumps(comment_fields(comment), ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _frame_payload(frame: bytes) -> bytes:
-    n = frame[1] & 0x7F
-    return frame[2 + (2 if n == 126 else 8 if n == 127 else 0):]
-
-
-def _resolve_since(comments: list[dict[str, Any]], since: str | int | None) -> int:
-    if since is None:
-        return 0
-    if isinstance(since, int):
-        return since
-    for comment in comments:
-        if comment["id"] == since:
-            return int(comment["seq"])
-    return 0  # unknown (older than the history bound): send all we have

@@ -1,7 +1,9 @@
 """The ``/ws/{broadcast_id}`` endpoint: one task per socket reading client messages.
 
 Outgoing bytes never go through here: the relay writes pre-framed batches to
-the transport.  This module authenticates the hello, parses every frame with
+the transport.  This module admits the socket (per-address quotas,
+``quotas.py``), establishes who the hello is (``identity.py``; reserved names,
+``names.py``; bans, ``bans.py``), parses every frame with
 ``protocol.parse_client_message`` and enforces the limits (close codes in
 docs/chat-protocol.md).
 """
@@ -18,8 +20,11 @@ from aiohttp import WSMsgType, web
 
 from broadcaster.bus import BusUnavailable
 from broadcaster.chat import protocol as proto
+from broadcaster.chat.identity import IdentityRefused, identify
+from broadcaster.chat.names import ReservedNames
+from broadcaster.chat.quotas import AddressState, ChatQuotas, IdentityLimits, IdentityState, QuotaExceeded, address_key
 from broadcaster.chat.relay import Abusive, ChatRelay, Viewer
-from broadcaster.chat.tokens import TokenError, ViewerIdentity, new_viewer_id, verify
+from broadcaster.chat.tokens import ViewerIdentity
 from broadcaster.keys import STORE
 from broadcaster.registry import Visibility
 
@@ -32,11 +37,15 @@ MAX_BAD_BEFORE_HELLO = 20
 
 
 class ChatEndpoint:
-    def __init__(self, relay: ChatRelay,
+    def __init__(self, relay: ChatRelay, names: ReservedNames | None = None,
                  admit: Callable[[ViewerIdentity], Awaitable[str | None]] | None = None) -> None:
         self.relay = relay
         #: on a restricted broadcast, why a verified token is refused (revoked, banned), or None
         self.admit = admit
+        s = relay.settings
+        self.quotas = ChatQuotas(s.address_limits, IdentityLimits(s.comment_rate, s.comment_burst, s.react_rate,
+                                                                  s.react_burst, s.abuse_burst))
+        self.names = names or ReservedNames()
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         # broadcast id -> (visibility or None if unknown, expiry): a join storm of
         # thousands of viewers costs one registry read, not thousands
@@ -76,8 +85,17 @@ class ChatEndpoint:
         self.sockets.add(ws)
         transport = request.transport
         viewer: Viewer | None = None
+        slot: AddressState | None = None
+        held: IdentityState | None = None
+        remote = request.remote or ""
         try:
             if transport is None:
+                return ws
+            try:
+                slot = self.quotas.connect(remote)
+            except QuotaExceeded as exc:
+                log.info("chat join on %s refused: %s", broadcast_id, exc.code)
+                await self._fail(ws, exc.code, exc.message, proto.CLOSE_QUOTA)
                 return ws
             try:
                 visibility = await self.visibility(request.app, broadcast_id)
@@ -88,13 +106,18 @@ class ChatEndpoint:
             if visibility is None:
                 await self._fail(ws, "not_found", f"no broadcast {broadcast_id[:40]!r}", proto.CLOSE_NOT_FOUND)
                 return ws
-            viewer = await self._hello(ws, transport, broadcast_id, visibility)
-            if viewer is None:
+            joined = await self._hello(ws, transport, broadcast_id, visibility, remote, slot)
+            if joined is None:
                 return ws
+            viewer, held = joined
             await self._serve(ws, viewer)
         finally:
             if viewer is not None:
                 self.relay.leave(viewer)
+            if held is not None:
+                self.quotas.leave(held)
+            if slot is not None:
+                self.quotas.disconnect(slot)
             self.sockets.discard(ws)
         return ws
 
@@ -105,7 +128,8 @@ class ChatEndpoint:
             await ws.close(code=close_code, message=code.encode())
 
     async def _hello(self, ws: web.WebSocketResponse, transport: asyncio.Transport, broadcast_id: str,
-                     visibility: Visibility) -> Viewer | None:
+                     visibility: Visibility, remote: str,
+                     slot: AddressState) -> tuple[Viewer, IdentityState] | None:
         refused = 0
         while True:
             if refused >= MAX_BAD_BEFORE_HELLO:
@@ -133,32 +157,41 @@ class ChatEndpoint:
                 refused += 1
                 await ws.send_str(proto.error_event("hello_required", "send a hello first").decode())
                 continue
-            break
-        if message.token is not None:
             try:
-                identity = verify(self.relay.secret, message.token, broadcast_id)
-            except TokenError as exc:
-                log.info("chat %s: viewer token refused: %s", broadcast_id, exc)
-                await self._fail(ws, "unauthorized", str(exc), proto.CLOSE_UNAUTHORIZED)
+                identity = identify(self.relay.secret, message, broadcast_id, visibility is Visibility.RESTRICTED)
+            except IdentityRefused as exc:
+                log.info("chat %s: hello refused: %s", broadcast_id, exc.message)
+                await self._fail(ws, exc.code, exc.message, exc.close_code)
                 return None
-            refusal = await self.admit(identity) if visibility is Visibility.RESTRICTED and self.admit else None
-            if refusal is not None:
-                log.info("chat %s: viewer %s refused: %s", broadcast_id, identity.viewer_id, refusal)
-                await self._fail(ws, "unauthorized", refusal, proto.CLOSE_UNAUTHORIZED)
-                return None
-            viewer_id, name = identity.viewer_id, identity.name
-        elif visibility is Visibility.RESTRICTED:
-            await self._fail(ws, "unauthorized", "this broadcast requires a viewer token", proto.CLOSE_UNAUTHORIZED)
-            return None
-        else:
-            viewer_id, name = new_viewer_id(), message.name or "guest"
-        viewer = self.relay.new_viewer(ws, transport, broadcast_id, viewer_id, name)
+            if visibility is Visibility.RESTRICTED and self.admit is not None and identity.signed is not None:
+                refusal = await self.admit(identity.signed)
+                if refusal is not None:
+                    log.info("chat %s: viewer %s refused: %s", broadcast_id, identity.viewer_id, refusal)
+                    await self._fail(ws, "unauthorized", refusal, proto.CLOSE_UNAUTHORIZED)
+                    return None
+            if not identity.verified_role and await self.names.is_reserved(broadcast_id, identity.name):
+                refused += 1
+                await ws.send_str(proto.error_event("name_reserved", _reserved(identity.name)).decode())
+                continue
+            break
+        address = address_key(self.relay.secret, broadcast_id, remote)
         try:
-            await self.relay.join(viewer, message.since)
+            refusal = await self.relay.bans.admit(broadcast_id, identity.viewer_id, address)
+            if refusal is not None:
+                log.info("chat %s: viewer %s refused: banned", broadcast_id, identity.viewer_id)
+                await self._fail(ws, "banned", refusal, proto.CLOSE_BANNED)
+                return None
+            held, limits = self.quotas.join(broadcast_id, identity.viewer_id, slot)
+            viewer = self.relay.new_viewer(ws, transport, broadcast_id, identity, limits, address)
+            try:
+                await self.relay.join(viewer, message.since, identity.token)
+            except BaseException:
+                self.quotas.leave(held)
+                raise
         except BusUnavailable:
             await self._fail(ws, "unavailable", "the chat is unavailable, try again", proto.CLOSE_GOING_AWAY)
             return None
-        return viewer
+        return viewer, held
 
     async def _serve(self, ws: web.WebSocketResponse, viewer: Viewer) -> None:
         relay = self.relay
@@ -190,6 +223,10 @@ class ChatEndpoint:
                 continue
             try:
                 if isinstance(message, proto.CommentIn):
+                    if viewer.role == "viewer" and await self.names.is_reserved(viewer.broadcast_id, viewer.name):
+                        # the name became a moderator's after this viewer joined
+                        relay.send(viewer, proto.error_event("name_reserved", _reserved(viewer.name)))
+                        continue
                     await relay.handle_comment(viewer, message)
                 elif isinstance(message, proto.React):
                     relay.handle_react(viewer, message)
@@ -206,3 +243,7 @@ class ChatEndpoint:
         self.relay.leave(viewer)
         viewer.closed = True
         await ws.close(code=proto.CLOSE_POLICY, message=b"flooding")
+
+
+def _reserved(name: str) -> str:
+    return f"the name {name[:40]!r} is reserved on this broadcast; choose another"

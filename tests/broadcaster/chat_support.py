@@ -94,6 +94,9 @@ class ChatNode:
         assert resp.status == 201, await resp.text()
         return await resp.json()
 
+    def ws_url(self, broadcast_id: str) -> str:
+        return f"ws://127.0.0.1:{self.client.port}/ws/{broadcast_id}"
+
     async def viewer(self, broadcast_id: str, **hello: Any) -> "Viewer":
         ws = await self.client.ws_connect(f"/ws/{broadcast_id}", max_msg_size=0)
         viewer = Viewer(ws)
@@ -177,8 +180,9 @@ class ConnectionClosed(Exception):
 def chat_nodes(node_factory: Any, tmp_path: Path) -> Any:
     """Start real ``onair serve`` processes by id on a given Redis (stopped by ``node_factory``)."""
 
-    def start(redis_url: str, node_id: str) -> NodeProcess:
-        return node_factory(data_dir=tmp_path / node_id, redis_url=redis_url, node_id=node_id, log_level="info")
+    def start(redis_url: str, node_id: str, **options: Any) -> NodeProcess:
+        return node_factory(data_dir=tmp_path / node_id, redis_url=redis_url, node_id=node_id, log_level="info",
+                            **options)
 
     return start
 
@@ -230,6 +234,41 @@ async def connect(url: str, session: aiohttp.ClientSession, **hello: Any) -> Vie
     viewer = Viewer(ws)
     await viewer.hello(**hello)
     return viewer
+
+
+#: loopback addresses tests connect from, to stand for viewers on different networks
+SOURCES = tuple(f"127.0.0.{i}" for i in range(2, 9))
+
+
+class Sources:
+    """Client sessions whose sockets come from given loopback addresses (127.0.0.x)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def session(self, source: str) -> aiohttp.ClientSession:
+        if source not in self._sessions:
+            self._sessions[source] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0),
+                                                                                         limit=0))
+        return self._sessions[source]
+
+    async def socket(self, url: str, source: str) -> Viewer:
+        """A socket from ``source`` that has not said hello."""
+        return Viewer(await self.session(source).ws_connect(url, max_msg_size=0))
+
+    async def viewer(self, url: str, source: str, **hello: Any) -> Viewer:
+        return await connect(url, self.session(source), **hello)
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+
+
+@pytest.fixture
+async def sources() -> AsyncIterator[Sources]:
+    s = Sources()
+    yield s
+    await s.close()
 
 
 async def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> None:

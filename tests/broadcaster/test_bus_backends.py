@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from broadcaster.bus import GAP, Banned, Bus, BusUnavailable, Held, MemoryBus, RedisBus, open_bus
+from broadcaster.bus import (GAP, Admission, Banned, Bus, BusUnavailable, Held, MemoryBus, PresenceCount, PresenceUpdate,
+                             RedisBus, open_bus)
 from tests.broadcaster.chat_support import REDIS_URL, RedisServer, private_redis, require_redis  # noqa: F401
 
 
@@ -118,12 +119,45 @@ async def test_bans_held_pinned(bus: Bus) -> None:
     assert await bus.pinned("m") is None
 
 
-async def test_viewer_counts_sum_nodes_and_expire(bus: Bus) -> None:
-    await bus.report_viewers("node-a", {"x": 3, "y": 1}, ttl=1)
-    await bus.report_viewers("node-b", {"x": 4}, ttl=10)
-    assert await bus.viewer_counts(["x", "y", "z"]) == {"x": 7, "y": 1, "z": 0}
-    await asyncio.sleep(1.2)
-    assert await bus.viewer_counts(["x", "y"]) == {"x": 4, "y": 0}
+async def test_presence_counts_distinct_identities_across_nodes_and_expires(bus: Bus) -> None:
+    # node a: identities 1, 2, 3 on x; node b: 3 (again) and 4 on x, 9 on y
+    got = await bus.sync_presence("node-a", [PresenceUpdate("x", ("i1", "i2", "i3"), full=True)], ttl=1)
+    assert got == {"x": PresenceCount(3)}
+    got = await bus.sync_presence("node-b", [PresenceUpdate("x", ("i3", "i4"), full=True),
+                                             PresenceUpdate("y", ("i9",), full=True)], ttl=10)
+    assert got == {"x": PresenceCount(4), "y": PresenceCount(1)}  # i3 on both nodes counts once
+    # changes, not the whole set: i1 leaves a, i5 joins it
+    got = await bus.sync_presence("node-a", [PresenceUpdate("x", ("i5",), ("i1",), expected=True)], ttl=1)
+    assert got == {"x": PresenceCount(4)}  # i2 i3 i4 i5
+    await asyncio.sleep(1.2)  # node a stops reporting: its identities drop out
+    got = await bus.sync_presence("node-b", [PresenceUpdate("x", expected=True)], ttl=10)
+    assert got == {"x": PresenceCount(2)}
+    # node a comes back with changes only: its set is gone, so it is told to report it whole
+    got = await bus.sync_presence("node-a", [PresenceUpdate("x", ("i6",), expected=True)], ttl=10)
+    assert got["x"].lost
+
+
+async def test_address_ban_holds_for_every_identity_from_the_address(bus: Bus) -> None:
+    assert await bus.admit("m", "anon1", "addr-1") == Admission()
+    assert await bus.address_of("m", "anon1") == "addr-1"
+    assert await bus.address_of("m", "never") is None
+    await bus.ban("m", "anon1", None, address="addr-1")
+    assert await bus.admit("m", "anon1", "addr-1") == Admission("ban", True)
+    assert await bus.admit("m", "anon2", "addr-1") == Admission(None, True)  # a new identity, same address
+    assert await bus.admit("m", "anon3", "addr-2") == Admission()
+    with pytest.raises(Banned):
+        await bus.post_comment("m", "{m}", comment("x"), author_id="anon2", address="addr-1")
+    await bus.post_comment("m", "{m}", comment("y"), author_id="anon3", address="addr-2")
+    await bus.ban("m", "anon4", seconds=60)
+    assert await bus.admit("m", "anon4", "addr-3") == Admission("timeout", False)
+    # unbanning the viewer lifts the address ban it came with
+    await bus.unban("m", "anon1")
+    assert await bus.admit("m", "anon2", "addr-1") == Admission()
+    await bus.post_comment("m", "{m}", comment("z"), author_id="anon2", address="addr-1")
+    # a new ban without the address replaces the old one, address ban and all
+    await bus.ban("m", "anon1", None, address="addr-1")
+    await bus.ban("m", "anon1", None)
+    assert await bus.admit("m", "anon2", "addr-1") == Admission()
 
 
 async def test_cluster_secret_first_writer_wins(bus: Bus) -> None:

@@ -33,8 +33,9 @@ def cluster_redis() -> Iterator[str]:
 
 
 async def test_comments_reactions_and_viewers_across_two_nodes(chat_nodes, cluster_redis: str) -> None:
-    node_a = chat_nodes(cluster_redis, "node-a")
-    node_b = chat_nodes(cluster_redis, "node-b")
+    # 50 viewers from one address here stand for 50 people: no per-address reaction quota
+    node_a = chat_nodes(cluster_redis, "node-a", chat_reactions_per_address=0)
+    node_b = chat_nodes(cluster_redis, "node-b", chat_reactions_per_address=0)
     broadcast = node_a.create_broadcast("cluster")
     bid = broadcast["id"]
     async with aiohttp.ClientSession() as session:
@@ -84,6 +85,39 @@ async def test_comments_reactions_and_viewers_across_two_nodes(chat_nodes, clust
             await v.expect("viewers", timeout=10, count=40)
         await asyncio.gather(*(v.ws.close() for v in everyone[10:] if not v.ws.closed))
     assert node_a.alive() and node_b.alive()
+
+
+async def test_one_identity_on_two_nodes_is_one_viewer_and_its_ban_holds_on_both(chat_nodes,
+                                                                                  cluster_redis: str) -> None:
+    node_a = chat_nodes(cluster_redis, "node-a")
+    node_b = chat_nodes(cluster_redis, "node-b")
+    broadcast = node_a.create_broadcast("identities")
+    bid = broadcast["id"]
+    async with aiohttp.ClientSession() as session:
+        ann = await connect(f"{node_a.ws_base}/ws/{bid}", session, name="ann")
+        you = ann.events[0]["you"]
+        # ann's identity: two sockets on A, one on B (the same id on both nodes); bob on B
+        tabs = [ann, await connect(f"{node_a.ws_base}/ws/{bid}", session, name="ann", token=you["token"]),
+                await connect(f"{node_b.ws_base}/ws/{bid}", session, name="ann", token=you["token"])]
+        assert {t.events[0]["you"]["id"] for t in tabs} == {you["id"]}
+        bob = await connect(f"{node_b.ws_base}/ws/{bid}", session, name="bob")
+        for viewer in (tabs[0], bob):
+            await viewer.expect("viewers", timeout=10, count=2)  # 4 sockets, 2 viewers, on both nodes
+        await asyncio.sleep(2.5)  # a few presence rounds later the count still holds
+        assert [e["count"] for e in bob.events if e["type"] == "viewers"][-1] == 2
+
+        # the host bans ann through node A: her socket on B closes, and she cannot come back on B
+        status, _ = node_a.request("POST", f"/api/broadcasts/{bid}/moderation/viewers/{you['id']}/ban",
+                                   {"reason": "spam"}, token=broadcast["host_token"])
+        assert status == 200
+        for tab in tabs:
+            assert await tab.closed(timeout=10) == 4003
+        again = await session.ws_connect(f"{node_b.ws_base}/ws/{bid}")
+        await again.send_json({"type": "hello", "name": "ann", "token": you["token"]})
+        assert (await again.receive_json(timeout=10))["code"] == "banned"
+        assert (await again.receive(timeout=10)).data == 4003
+        await bob.expect("viewers", timeout=10, count=1)
+        await bob.ws.close()
 
 
 async def test_redis_restart_both_nodes_reconnect(chat_nodes, private_redis: RedisServer) -> None:

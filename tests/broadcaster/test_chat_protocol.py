@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.ratelimit import TokenBucket
-from broadcaster.chat.relay import _frame_payload, _resolve_since
+from broadcaster.chat.comments import frame_payload as _frame_payload, resolve_since as _resolve_since
 from broadcaster.chat.tokens import TokenError, issue, verify
 
 

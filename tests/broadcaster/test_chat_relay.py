@@ -175,9 +175,9 @@ async def test_restricted_broadcast_requires_viewer_token(chat_node: ChatNode) -
     issued = await resp.json()
     assert issued["viewer_id"] == "vera-1"
     vera = await chat_node.viewer(b["id"], token=issued["token"])
-    assert vera.events[0]["you"] == {"id": "vera-1", "name": "Vera"}
+    assert vera.events[0]["you"] == {"id": "vera-1", "name": "Vera", "role": "viewer"}  # a named identity: no token
     await vera.comment("hi from vera")
-    assert (await vera.expect("comment"))["author"] == {"id": "vera-1", "name": "Vera"}
+    assert (await vera.expect("comment"))["author"] == {"id": "vera-1", "name": "Vera", "role": "viewer"}
 
     # a token of another broadcast, and a forged one
     other = await chat_node.create_broadcast("restricted")
@@ -235,14 +235,20 @@ async def test_moderation_outcomes(chat_node: ChatNode) -> None:
 async def test_ban_pin_and_remove(chat_node: ChatNode) -> None:
     b = await chat_node.create_broadcast()
     troll = await chat_node.viewer(b["id"], name="troll")
+    identity = troll.events[0]["you"]["token"]
     other = await chat_node.viewer(b["id"], name="other")
     await troll.comment("first")
     first = await other.expect("comment")
     await chat_node.relay.ban(b["id"], first["author"]["id"])
     assert await chat_node.relay.is_banned(b["id"], first["author"]["id"])
-    await troll.comment("second")
+    # the ban closes the troll's socket, and its identity cannot come back
     err = await troll.expect("error")
     assert (err["code"], err["message"]) == ("banned", "you are banned from this chat")
+    assert await troll.closed() == 4003
+    again = Viewer(await chat_node.client.ws_connect(f"/ws/{b['id']}"))
+    await again.send({"type": "hello", "name": "troll", "token": identity})
+    assert (await again.expect("error"))["code"] == "banned"
+    assert await again.closed() == 4003
     await chat_node.relay.remove_comment(b["id"], first["id"])
     assert (await other.expect("comment_removed"))["id"] == first["id"]
     await chat_node.relay.set_pinned(b["id"], {**first, "text": "pinned text"})
@@ -253,7 +259,9 @@ async def test_ban_pin_and_remove(chat_node: ChatNode) -> None:
     await chat_node.relay.set_pinned(b["id"], None)
     assert (await other.expect("pinned"))["comment"] is None
     await chat_node.relay.unban(b["id"], first["author"]["id"])
-    await troll.comment("third")
+    back = await chat_node.viewer(b["id"], name="troll", token=identity)
+    assert back.events[0]["you"]["id"] == first["author"]["id"]
+    await back.comment("third")
     assert (await other.expect("comment"))["text"] == "third"
 
 

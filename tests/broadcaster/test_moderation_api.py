@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from tests.broadcaster.moderation_support import ModNode, comment_and_wait, mod_kind, mod_node, mod_path  # noqa: F401
+from tests.broadcaster.chat_support import Viewer
 from tests.support.node import ADMIN_TOKEN
 
 HARASSMENT = "nobody wants you here, idiot"  # held at the default (medium) strictness
@@ -151,18 +152,17 @@ async def test_timeout_ban_unban_follow_the_signed_identity(mod_node: ModNode) -
     await comment_and_wait(troll, watcher, "back again")
 
     assert (await mod_node.call("POST", mod_path(bid, "viewers/v_troll/ban"), host, {"reason": "abuse"}))[0] == 200
-    await troll.ws.close()
-    # reconnecting with the same signed identity does not evade the ban
-    again = await mod_node.viewer(bid, token=token)
-    await again.comment("new socket, same me")
+    # the ban closes the troll's socket; reconnecting with the same signed identity is refused
+    assert (await troll.expect("error"))["code"] == "banned"
+    assert await troll.closed() == 4003
+    again = Viewer(await mod_node.client.ws_connect(f"/ws/{bid}"))
+    await again.send({"type": "hello", "token": token})
     assert (await again.expect("error"))["code"] == "banned"
-    await asyncio.sleep(0.2)
-    assert not [e for e in watcher.events if e.get("text") == "new socket, same me"]
+    assert await again.closed() == 4003
     entries = await audit_actions(mod_node, bid, host)
     assert [(e["action"], e["viewer_id"]) for e in entries] == \
         [("timeout", "v_troll"), ("unban", "v_troll"), ("ban", "v_troll")]
     assert entries[0]["detail"] == {"seconds": 60}
-    await again.ws.close()
     await watcher.ws.close()
 
 
@@ -293,7 +293,7 @@ async def test_host_token_of_restricted_broadcast_gets_a_console_chat_token(mod_
     status, doc = await mod_node.call("POST", mod_path(bid, "chat-token"), host)
     assert status == 201 and doc["viewer_id"] == "console_host"
     console = await mod_node.viewer(bid, token=doc["token"])
-    assert console.events[0]["you"] == {"id": "console_host", "name": "host"}
+    assert console.events[0]["you"] == {"id": "console_host", "name": "host", "role": "host"}
     await console.ws.close()
 
 

@@ -1,0 +1,70 @@
+"""Bans that hold: checked when a viewer joins, enforced on its open sockets on every
+node, and extendable to the viewer's network address.
+
+- ``admit`` (at hello): one bus step checks the identity's ban and its
+  address's and remembers the address key (``quotas.address_key``, a keyed
+  hash: the address itself is never stored).  A banned identity or address
+  is refused (error ``banned``, close 4003); a timed-out viewer may still read.
+- ``ban``: stores the ban (with the address key the viewer last joined from,
+  when the host asks for it: the address is then banned as long as the
+  viewer) and, for a ban, publishes ``viewer_banned`` on the broadcast's
+  channel; every node with viewers of the broadcast closes that identity's
+  sockets, and with an address ban every socket from the address.  A timeout
+  closes nothing: the post's own ban check refuses the viewer's comments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from broadcaster.chat import protocol as proto
+
+if TYPE_CHECKING:
+    from broadcaster.chat.relay import ChatRelay, Room
+
+log = logging.getLogger("onair.chat.bans")
+
+#: bus message (between nodes, never forwarded to viewers): close these sockets
+BANNED_EVENT = "viewer_banned"
+
+
+class AddressUnknown(LookupError):
+    """No network address is known for the viewer (it has not joined within the chat retention)."""
+
+
+class ChatBans:
+    def __init__(self, relay: "ChatRelay", channel_of: Callable[[str], str]) -> None:
+        self.relay = relay
+        self._channel_of = channel_of
+
+    async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> str | None:
+        """Why the viewer may not join (a message for it), or None."""
+        admission = await self.relay.bus.admit(broadcast_id, viewer_id, address)
+        if admission.ban == "ban":
+            return "you are banned from this chat"
+        if admission.address_banned:
+            return "your network address is banned from this chat"
+        return None
+
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None, address: bool) -> str | None:
+        """Ban or time out the viewer; with ``address``, also its address: the key it is banned under."""
+        bus = self.relay.bus
+        key = await bus.address_of(broadcast_id, viewer_id) if address else None
+        if address and not key:
+            raise AddressUnknown(f"no network address is known for viewer {viewer_id[:64]!r} "
+                                 "(it has not joined this chat recently)")
+        await bus.ban(broadcast_id, viewer_id, seconds, key)
+        if seconds is None:
+            await bus.publish(self._channel_of(broadcast_id), proto.event(BANNED_EVENT, viewer=viewer_id, address=key))
+        return key
+
+    def enforce(self, room: "Room", doc: dict[str, Any]) -> None:
+        """Close this node's sockets a ban (from any node) covers."""
+        viewer_id, address = doc.get("viewer"), doc.get("address")
+        gone = [v for v in room.viewers if v.viewer_id == viewer_id or (address and v.address == address)]
+        for viewer in gone:
+            log.info("viewer %s of %s closed: banned", viewer.viewer_id, room.broadcast_id)
+            self.relay.drop(viewer, proto.CLOSE_BANNED, "banned",
+                            proto.error_event("banned", "you are banned from this chat"))
