@@ -321,7 +321,7 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         await store.open()
         cache = SettingsCache(store, ttl=ttl)
         actions = ModerationActions(store, RelayControl(lambda: app[CHAT_RELAY]), cache)
-        moderator.screen = CommentScreen(store, cache, AuditLog(store))
+        moderator.screen = CommentScreen(store, cache, AuditLog(store), shared=store.shared_limits())
         if CHAT_NAMES in app:
             app[CHAT_NAMES].source = GrantNames(store)  # moderators' names are reserved in the chat
         app[MOD_STORE] = store

@@ -5,8 +5,10 @@
 every node within a second at the cost of one store read per broadcast per
 second; a change made on this node applies at once (``invalidate``).
 
-``CommentScreen.screen`` runs the pipeline, archives the comment for the
-viewer's right of access and records non-trivial verdicts in the audit log.
+``CommentScreen.screen`` checks the limits every node must agree on (slow
+mode, rate, duplicates: ``shared_limits.py``, in the shared store when there
+is one), runs the pipeline, archives the comment for the viewer's right of
+access and records non-trivial verdicts in the audit log.
 A plain publish only queues its archive record (written behind, in batches);
 other verdicts are archived and audited before ``screen`` returns.
 """
@@ -25,6 +27,7 @@ from .errors import SettingsError
 from .filters.terms import prepare_terms
 from .pipeline import ModerationPipeline
 from .settings import ModerationSettings
+from .shared_limits import NodeLocal, SharedLimits
 from .store import ArchivedComment, ModerationStore
 from .verdict import Action, Verdict
 
@@ -81,17 +84,24 @@ class CommentScreen:
     """The moderation step of one node: verdict + archive + audit for each comment."""
 
     def __init__(self, store: ModerationStore, cache: SettingsCache, audit: AuditLog,
-                 pipeline: ModerationPipeline | None = None) -> None:
+                 pipeline: ModerationPipeline | None = None, shared: SharedLimits | None = None) -> None:
         self.store = store
         self.cache = cache
         self.audit = audit
+        self.shared = shared or NodeLocal()
         # Bans and timeouts are enforced by the chat's shared state before this
         # step runs; the pipeline's own ViewerState stays empty.
         self.pipeline = pipeline or ModerationPipeline(cache.peek)
 
     async def screen(self, broadcast_id: str, viewer_id: str, text: str) -> Verdict:
-        await self.cache.get(broadcast_id)  # fresh within the TTL before the synchronous pipeline reads it
-        verdict = self.pipeline.moderate(CommentContext.create(broadcast_id, viewer_id, text))
+        settings = await self.cache.get(broadcast_id)  # fresh within the TTL before the pipeline reads it
+        ctx = CommentContext.create(broadcast_id, viewer_id, text)
+        refused = await self.shared.check(ctx, settings)
+        if refused is not None:
+            name, finding = refused
+            verdict = Verdict(finding.action, text, name, finding.reason)
+        else:
+            verdict = self.pipeline.moderate(ctx)
         shown = verdict.text if verdict.action is Action.PUBLISH_CENSORED else None
         archived = ArchivedComment(viewer_id, broadcast_id, time.time(), text, verdict.action.value, shown,
                                    verdict.filter, verdict.reason)

@@ -23,7 +23,10 @@ import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .shared_limits import SharedLimits
 
 __all__ = ["ArchivedComment", "AuditEntry", "BanRecord", "ModerationStore", "ModeratorGrant", "hash_token",
            "open_store"]
@@ -172,6 +175,9 @@ class ModerationStore(Protocol):
     async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
         """Everything archived for ``viewer_id`` within the retention, oldest first."""
     async def erase_viewer_comments(self, viewer_id: str) -> int: ...
+
+    def shared_limits(self) -> "SharedLimits":
+        """The per-viewer limits every node must agree on, kept where every node sees them."""
 
 
 def open_store(redis_url: str = "", data_dir: Path | None = None, *,

@@ -10,6 +10,7 @@ broadcast's keys on one cluster slot):
     audit:{b}               list of JSON AuditEntry (last MAX_AUDIT);  audit-seq:{b}: id counter
     viewer-audit:<viewer>   set of b whose audit log mentions the viewer (for erasure)
     archive:<viewer>        list of JSON ArchivedComment (last MAX_ARCHIVE), expires after the retention
+    slow:|rate:|dup:{b}:<viewer>   per-viewer limits every node agrees on (shared_limits.py)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .shared_limits import RedisSharedLimits
 from .write_behind import WriteBehind
 
 __all__ = ["RedisModerationStore"]
@@ -208,3 +210,6 @@ class RedisModerationStore:
             pipe.delete(key)
             n, _ = await pipe.execute()
         return int(n)
+
+    def shared_limits(self) -> RedisSharedLimits:
+        return RedisSharedLimits(self._redis, self.prefix)

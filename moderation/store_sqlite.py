@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .shared_limits import NodeLocal
 from .write_behind import WriteBehind
 
 __all__ = ["SqliteModerationStore"]
@@ -240,3 +241,6 @@ class SqliteModerationStore:
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned_at > _PRUNE_EVERY:
             await self._call(self._prune)
+
+    def shared_limits(self) -> NodeLocal:
+        return NodeLocal()  # one node: the pipeline's filters hold the state

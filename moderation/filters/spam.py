@@ -13,10 +13,10 @@ from ..normalize import squeeze
 from ..settings import LinkPolicy, ModerationSettings
 from ..verdict import Action, FilterResult
 
-__all__ = ["SpamFilter", "count_emoji"]
+__all__ = ["MAX_REMEMBERED_TEXTS", "SpamFilter", "count_emoji", "duplicate_signature"]
 
 _MENTION_RE = re.compile(r"(?<![\w@])@\w{2,}")
-_MAX_REMEMBERED_TEXTS = 8  # per viewer, for duplicate detection
+MAX_REMEMBERED_TEXTS = 8  # per viewer, for duplicate detection
 
 
 def count_emoji(text: str) -> int:
@@ -29,6 +29,11 @@ def count_emoji(text: str) -> int:
         if cp >= 0x1F000 or unicodedata.category(ch) == "So":
             n += 1
     return n
+
+
+def duplicate_signature(ctx: CommentContext) -> str:
+    """What duplicates compare: the normalised, squeezed text ("hiii" == "hi")."""
+    return squeeze(" ".join(ctx.normalized.text.split()))
 
 
 def _longest_run(text: str) -> int:
@@ -76,13 +81,12 @@ class SpamFilter:
         if limited:
             return FilterResult(Action.REJECT, "rate_limited")
 
-        # duplicates compare the normalised, squeezed text ("hiii" == "hi")
-        sig = squeeze(" ".join(ctx.normalized.text.split()))
+        sig = duplicate_signature(ctx)
         recent = self._recent.get(key, now) or {}
         recent = {t: at for t, at in recent.items() if now - at < settings.duplicate_window}
         dup = sig in recent
         recent[sig] = now
-        if len(recent) > _MAX_REMEMBERED_TEXTS:
+        if len(recent) > MAX_REMEMBERED_TEXTS:
             oldest = min(recent, key=recent.__getitem__)
             del recent[oldest]
         self._recent.set(key, recent, now + settings.duplicate_window)

@@ -16,6 +16,7 @@ from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.tokens import issue_anonymous
 from tests.broadcaster.chat_support import (ChatNode, Sources, Viewer, bus_kind, chat_node, require_redis,  # noqa: F401
                                             sources)
+from tests.broadcaster.moderation_support import ModNode, mod_kind, mod_node, mod_path  # noqa: F401
 
 
 async def refused(viewer: Viewer, hello: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -237,3 +238,127 @@ async def test_reserved_and_taken_names(chat_node: ChatNode) -> None:
         assert err["code"] == "name_reserved" and "reserved" in err["message"], name
     history = await socket.hello(name="hostess")  # the same socket may try another name
     assert history["you"]["name"] == "hostess"
+
+
+# --- through the host's moderation API -----------------------------------------------------------
+
+async def test_host_extends_a_ban_to_the_viewers_address(mod_node: ModNode, sources: Sources) -> None:
+    b = await mod_node.create_broadcast()
+    bid, host = b["id"], b["host_token"]
+    url = mod_node.ws_url(bid)
+    troll = await sources.viewer(url, "127.0.0.2", name="troll")
+    troll_id = troll.events[0]["you"]["id"]
+    neighbour_same_net = await sources.viewer(url, "127.0.0.2", name="flatmate")
+    elsewhere = await sources.viewer(url, "127.0.0.3", name="elsewhere")
+
+    assert await mod_node.call("POST", mod_path(bid, "viewers/a_never_seen/ban"), host, {"address": True}) == \
+        (409, {"error": "no network address is known for viewer 'a_never_seen' (it has not joined this chat recently)"})
+    assert (await mod_node.call("POST", mod_path(bid, f"viewers/{troll_id}/ban"), host, {"address": "yes"}))[0] == 400
+    status, doc = await mod_node.call("POST", mod_path(bid, f"viewers/{troll_id}/ban"), host,
+                                      {"reason": "evading", "address": True})
+    assert status == 200 and doc == {"viewer_id": troll_id, "banned": True, "address": True}
+    # every socket from that address closes; a brand-new identity from it is refused; others stay
+    for viewer in (troll, neighbour_same_net):
+        assert (await viewer.expect("error"))["code"] == "banned"
+        assert await viewer.closed() == 4003
+    fresh = await sources.socket(url, "127.0.0.2")
+    assert await refused(fresh, {"name": "totally new"}) == \
+        ("banned", "your network address is banned from this chat", 4003)
+    await elsewhere.comment("still here")
+    assert (await elsewhere.expect("comment"))["text"] == "still here"
+    # hosts see that the address is banned, never the address or its key
+    status, bans = await mod_node.call("GET", mod_path(bid, "bans"), host)
+    assert status == 200 and [(x["viewer_id"], x["address"]) for x in bans["bans"]] == [(troll_id, True)]
+    assert "127.0.0.2" not in str(bans) and "address_key" not in bans["bans"][0]
+    audit = (await mod_node.call("GET", mod_path(bid, "audit"), host))[1]["entries"]
+    assert audit[-1]["action"] == "ban" and audit[-1]["detail"] == {"address": True}
+    assert "127.0.0.2" not in str(audit)
+    # unbanning the viewer lifts the address ban
+    assert (await mod_node.call("DELETE", mod_path(bid, f"viewers/{troll_id}/ban"), host))[0] == 200
+    back = await sources.viewer(url, "127.0.0.2", name="flatmate")
+    assert back.events[0]["type"] == "history"
+
+
+async def test_names_of_the_host_and_moderators_are_theirs(mod_node: ModNode) -> None:
+    b = await mod_node.create_broadcast()
+    bid, host = b["id"], b["host_token"]
+    status, grant = await mod_node.call("POST", mod_path(bid, "moderators"), host, {"label": "Grace"})
+    assert status == 201
+    dana = await mod_node.viewer(bid, name="Dana")
+    watcher = await mod_node.viewer(bid, name="watcher")
+
+    # a viewer cannot take the host's or a moderator's name, however written
+    socket = Viewer(await mod_node.client.ws_connect(f"/ws/{bid}"))
+    for name in ("host", "HOST", "grace", "Grаce", "G r a c e"):  # (the 4th with a Cyrillic a)
+        await socket.send({"type": "hello", "name": name})
+        assert (await socket.expect("error"))["code"] == "name_reserved", name
+    await socket.hello(name="Gracie")
+    # nor be issued a token under one
+    url = f"/api/broadcasts/{bid}/viewer-tokens"
+    for name in ("Host", "grace"):
+        status, doc = await mod_node.call("POST", url, host, {"name": name})
+        assert status == 400 and "reserved" in doc["error"]
+
+    # the host and the moderator post with their verified role
+    _, host_token = await mod_node.call("POST", mod_path(bid, "chat-token"), host)
+    _, grace_token = await mod_node.call("POST", mod_path(bid, "chat-token"), grant["token"])
+    console = await mod_node.viewer(bid, token=host_token["token"])
+    grace = await mod_node.viewer(bid, token=grace_token["token"])
+    await console.comment("welcome")
+    assert (await watcher.expect("comment"))["author"] == {"id": "console_host", "name": "host", "role": "host"}
+    await grace.comment("be nice")
+    author = (await watcher.expect("comment"))["author"]
+    assert (author["name"], author["role"]) == ("Grace", "moderator")
+
+    # a name that becomes a moderator's after its viewer joined cannot post any more
+    status, _ = await mod_node.call("POST", mod_path(bid, "moderators"), host, {"label": "Dana"})
+    assert status == 201
+    await dana.comment("I am the real Dana")
+    assert (await dana.expect("error"))["code"] == "name_reserved"
+    await watcher.comment("marker")
+    assert (await watcher.expect("comment"))["text"] == "marker"  # nothing from the viewer Dana came before it
+
+
+async def test_slow_mode_rate_and_duplicates_follow_the_identity_to_another_node(tmp_path: Path,
+                                                                                  aiohttp_client: Any) -> None:
+    require_redis()
+    a = ModNode("redis", tmp_path / "a")
+    b = ModNode("redis", tmp_path / "b")
+    b.prefix = a.prefix  # one cluster
+    await a.start(aiohttp_client)
+    await b.start(aiohttp_client)
+    try:
+        broadcast = await a.create_broadcast()
+        bid, host = broadcast["id"], broadcast["host_token"]
+        watcher = await b.viewer(bid, name="watcher")
+
+        async def hop(viewer: Viewer, node: ModNode, text: str) -> dict[str, Any]:
+            """Comment from ``viewer``, then move the identity to ``node``: the answer to ``text`` there."""
+            await viewer.comment(text)
+            await watcher.expect("comment", text=text)
+            token = viewer.events[0]["you"]["token"]
+            await viewer.ws.close()
+            moved = await node.viewer(bid, name="hopper", token=token)
+            await moved.comment(text.upper())  # (the same text for the duplicate check)
+            return await moved.expect("error")
+
+        ann = await a.viewer(bid, name="hopper")
+        assert (await hop(ann, b, "same words"))["reason"] == "duplicate"
+
+        assert (await a.call("PUT", mod_path(bid, "settings"), host, {"slow_mode_seconds": 60}))[0] == 200
+        await asyncio.sleep(1.1)  # the settings cache's TTL has passed on B
+        bob = await a.viewer(bid, name="hopper")
+        assert (await hop(bob, b, "first of the minute"))["reason"] == "slow_mode"
+
+        assert (await a.call("PUT", mod_path(bid, "settings"), host,
+                             {"slow_mode_seconds": 0, "rate_limit_count": 1, "rate_limit_window": 60}))[0] == 200
+        await asyncio.sleep(1.1)
+        cy = await b.viewer(bid, name="hopper")
+        err = await hop(cy, a, "one per minute")
+        assert (err["code"], err["reason"]) == ("rejected", "rate_limited")
+        # another identity is not affected
+        other = await a.viewer(bid, name="other")
+        await other.comment("one per minute")
+        await watcher.expect("comment", text="one per minute", timeout=5)
+    finally:
+        await a.cleanup()
