@@ -36,6 +36,7 @@
   let retry = 0;
   let helloName = null;
   let sentIdentity = false;
+  let renamed = "";
 
   function setStatus(text) { els.status.textContent = text || ""; }
 
@@ -98,7 +99,8 @@
         chat.connected = true;
         chat.you = msg.you;
         if (msg.you && msg.you.token) store(identityKey, msg.you.token);
-        setStatus("");
+        setStatus(renamed);
+        renamed = "";
         if (!chat.lastId) els.comments.textContent = "";
         msg.comments.forEach(addComment);
         flushOutbox();
@@ -123,10 +125,12 @@
         break;
       case "error":
         if (msg.code === "name_reserved" && !chat.connected && chat.socket) {
-          // Not ours to use: join as a guest instead (the name field says why).
+          // Not ours to use: join as a guest instead, and say why once joined.
           store("onair-name", null);
           helloName = guestName();
+          renamed = msg.message + " (you are " + helloName + ")";
           sendHello(chat.socket);
+          break;
         }
         setStatus(msg.code === "held_for_review" ? "Your comment is held for review."
                   : msg.message || msg.code);

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.tokens import issue_anonymous

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from broadcaster.chat.tokens import issue, verify_any
 from tests.broadcaster.chat_support import ChatNode
 
 pytestmark = pytest.mark.browser
@@ -57,4 +58,68 @@ async def test_comment_markup_is_shown_as_text(browser, tmp_path, aiohttp_client
     await page.wait_for_function("(window.onairChat.totals.love || 0) === 1")
     assert await page.locator("#reaction-layer .floating-reaction").count() >= 1
     assert dialogs == []
+    await context.close()
+
+
+async def test_watch_page_keeps_its_anonymous_identity(browser, tmp_path, aiohttp_client) -> None:
+    node = await ChatNode("memory", tmp_path).start(aiohttp_client)
+    bid = (await node.create_broadcast())["id"]
+    url = f"http://127.0.0.1:{node.client.port}/watch/{bid}"
+    context = await browser.new_context(bypass_csp=True)  # (for wait_for_function's string predicates)
+    page = await context.new_page()
+    await page.goto(url)
+    await page.wait_for_function("window.onairChat && window.onairChat.connected")
+    you = await page.evaluate("window.onairChat.you")
+    assert you["id"].startswith("a_")
+    assert await page.evaluate(f"localStorage.getItem('onair-identity:{bid}')") == you["token"]
+
+    # a reload, and a second tab, present the kept identity: the same viewer, counted once
+    await page.reload()
+    await page.wait_for_function("window.onairChat && window.onairChat.connected")
+    assert (await page.evaluate("window.onairChat.you"))["id"] == you["id"]
+    tab = await context.new_page()
+    await tab.goto(url)
+    await tab.wait_for_function("window.onairChat && window.onairChat.connected")
+    assert (await tab.evaluate("window.onairChat.you"))["id"] == you["id"]
+    await tab.wait_for_function("document.getElementById('viewers').textContent === '1 viewer'")
+    await page.evaluate("window.onairChat.send('from the page')")
+    watcher = await node.viewer(bid, name="watcher")
+    comment = await watcher.expect("comment", text="from the page")
+    assert comment["author"]["id"] == you["id"]
+    # another browser profile is another viewer
+    other = await (await browser.new_context(bypass_csp=True)).new_page()
+    await other.goto(url)
+    await other.wait_for_function("window.onairChat && window.onairChat.connected")
+    assert (await other.evaluate("window.onairChat.you"))["id"] != you["id"]
+
+    # banned: every tab says so and stops reconnecting; a reload does not make a new viewer of it
+    await node.relay.ban(bid, you["id"])
+    for p in (page, tab):
+        await p.wait_for_function("window.onairChat.banned === true")
+        assert await p.locator("#chat-status").text_content() == "You are banned from this chat."
+    await page.reload()
+    await page.wait_for_function("window.onairChat && window.onairChat.banned === true")
+    kept = await page.evaluate(f"localStorage.getItem('onair-identity:{bid}')")
+    assert verify_any(node.relay.secret, kept, bid).viewer_id == you["id"]  # (re-issued on each hello)
+    await context.close()
+
+
+async def test_watch_page_cannot_use_the_hosts_name_and_shows_roles(browser, tmp_path, aiohttp_client) -> None:
+    node = await ChatNode("memory", tmp_path).start(aiohttp_client)
+    b = await node.create_broadcast()
+    context = await browser.new_context(bypass_csp=True)
+    await context.add_init_script("localStorage.setItem('onair-name', 'Host')")
+    page = await context.new_page()
+    await page.goto(f"http://127.0.0.1:{node.client.port}/watch/{b['id']}")
+    await page.wait_for_function("window.onairChat && window.onairChat.connected")
+    name = (await page.evaluate("window.onairChat.you"))["name"]
+    assert name.startswith("guest-")  # joined under a guest name instead
+    assert "reserved" in await page.locator("#chat-status").text_content()
+    # the host's own comment carries the verified role, shown as a badge
+    host = await node.viewer(b["id"], token=issue(node.relay.secret, b["id"], "console_host", "host", role="host"))
+    await host.comment("welcome everyone")
+    li = page.locator("#comments li.by-host")
+    await li.wait_for()
+    assert await li.locator(".role").text_content() == "HOST"
+    assert await li.locator(".text").text_content() == "welcome everyone"
     await context.close()
