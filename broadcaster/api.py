@@ -14,6 +14,7 @@ import time
 from aiohttp import web
 
 from broadcaster.http_errors import read_json_object
+from broadcaster.key_rotation import announce_rotation
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, STORE
 from broadcaster.playback.access import Unavailable
 from broadcaster.playback.gate import PLAYBACK
@@ -178,6 +179,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     rotated = replace(broadcast, stream_key=new_stream_key(broadcast.id))
     await request.app[STORE].put(rotated)
     log.info("stream key of %s rotated", broadcast.id)
+    await announce_rotation(request.app, broadcast.id)  # the publisher with the old key is dropped
     return web.json_response(describe(request, rotated, secrets=True))
 
 

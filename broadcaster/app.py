@@ -23,6 +23,7 @@ from broadcaster import api, datadir, origin, pages
 from broadcaster.chat import setup_chat
 from broadcaster.config import ConfigError, NodeConfig, weak_token
 from broadcaster.http_errors import error_middleware
+from broadcaster.key_rotation import setup_key_rotation
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
 from broadcaster.leases import Leases, LocalLeases, RedisLeases
 from broadcaster.live import LiveManager
@@ -143,4 +144,5 @@ def create_app(config: NodeConfig) -> web.Application:
     setup_chat(app)
     # after both: the gate reads bans from the moderation store and notices from the chat bus
     setup_playback(app)
+    setup_key_rotation(app)  # after the chat: it listens on the chat's bus
     return app

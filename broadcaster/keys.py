@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from broadcaster.bus import Bus
 from broadcaster.config import NodeConfig
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
@@ -16,3 +17,5 @@ LIVE = web.AppKey("live", LiveManager)
 METRICS = web.AppKey("metrics", NodeMetrics)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 PLAYLIST_WATCH = web.AppKey("playlist_watch", PlaylistWatch)
+#: the pub/sub bus the chat opens (also carries key-rotation announcements)
+CHAT_BUS = web.AppKey("chat_bus", Bus)

@@ -15,7 +15,10 @@ session for and renews it every quarter of its TTL; a lease found taken
 session here.  A node that stopped without ending its broadcasts (``kill
 -9``) resumes them when it starts again on the same data dir: each is put in
 ``reconnecting`` for the reconnect grace, with its playlists recovered from
-disk, and its publisher continues after a discontinuity.
+disk, and its publisher continues after a discontinuity.  A publisher whose
+stream key is no longer its broadcast's (rotated on any node) is disconnected:
+at once by :meth:`LiveManager.revoke_stale` (``broadcaster/key_rotation.py``
+calls it on every node), and by the once-a-second check otherwise.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class LiveSession:
         self.broadcast_id = broadcast_id
         self.pipeline = pipeline
         self.publisher: PublisherSink | None = None
+        #: the stream key the current publisher was accepted with
+        self.stream_key = ""
         self.grace_task: asyncio.Task[None] | None = None
         self.live_since = time.time()
         self.stats = IngestStats()
@@ -248,6 +253,7 @@ class LiveManager:
                 resumed = True
             sink = PublisherSink(self, session, disconnect)
             session.publisher = sink
+            session.stream_key = stream_key
             session.stats = IngestStats(protocol=protocol, remote=remote)
             await self._set_status(broadcast.id, Status.LIVE)
             self._metrics.publishes.labels(protocol).inc()
@@ -255,6 +261,9 @@ class LiveManager:
             log.info("publish accepted for %s from %s over %s (key %s)%s", broadcast.id, remote, protocol,
                      redact(stream_key), ", resuming after reconnect" if resumed else "")
             return sink
+
+    async def check_key(self, stream_key: str, *, protocol: str, remote: str) -> None:
+        await self._authorise(stream_key, protocol, remote)
 
     def record_refusal(self, protocol: str, reason: str) -> None:
         self._metrics.publish_refused.labels(protocol, reason).inc()
@@ -271,6 +280,24 @@ class LiveManager:
             log.warning("publish refused for %s from %s over %s: broadcast has ended", broadcast.id, remote, protocol)
             raise PublishRefused("ended", f"broadcast {broadcast.id} has ended")
         return broadcast
+
+    # --- key rotation ------------------------------------------------------------
+
+    async def revoke_stale(self, broadcast_id: str) -> bool:
+        """Disconnect the broadcast's publisher here if its key is no longer the broadcast's;
+        the broadcast then waits (reconnect grace) for a publisher with the current key."""
+        session = self._sessions.get(broadcast_id)
+        if session is None or session.publisher is None:
+            return False
+        broadcast = await self._store.get(broadcast_id)
+        sink = session.publisher
+        if sink is None or (broadcast is not None and secret_matches(broadcast.stream_key, session.stream_key)):
+            return False
+        log.warning("publisher of %s disconnected: its stream key %s was rotated", broadcast_id,
+                    redact(session.stream_key))
+        sink.disconnect()
+        await sink.close("stream key rotated")
+        return True
 
     # --- publisher gone, grace, end -------------------------------------------
 
@@ -395,6 +422,12 @@ class LiveManager:
             for broadcast_id, session in list(self._sessions.items()):
                 if session.publisher is None:
                     continue
+                try:
+                    # a rotation whose announcement this node missed (Redis was away)
+                    if await self.revoke_stale(broadcast_id):
+                        continue
+                except Exception as exc:  # the registry is unreachable: check again next second
+                    log.debug("key check of %s failed: %s", broadcast_id, exc)
                 session.stats.roll()
                 self._metrics.ingest_bitrate.labels(broadcast_id).set(session.stats.bitrate)
                 self._metrics.ingest_fps.labels(broadcast_id).set(session.stats.fps)

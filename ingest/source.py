@@ -50,6 +50,13 @@ class IngestHub(Protocol):
         """
         ...
 
+    async def check_key(self, stream_key: str, *, protocol: str, remote: str) -> None:
+        """Raise :class:`PublishRefused` unless ``stream_key`` is a broadcast's current key
+        (compared whole, in constant time) and the broadcast may still go live.  Opens
+        nothing: an edge whose publish costs resources up front (WHIP's peer connection)
+        asks this first, so a wrong key costs a registry read and nothing more."""
+        ...
+
     def record_refusal(self, protocol: str, reason: str) -> None:
         """Count a refusal that happened at the edge (bad handshake, bad codec ...)."""
         ...

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from broadcaster.bus import Bus, open_bus
+from broadcaster.bus import open_bus
 from broadcaster.chat.api import viewer_token_handler
 from broadcaster.chat.metrics import ChatMetrics
 from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome, NoModeration
@@ -23,13 +23,12 @@ from broadcaster.chat.names import ModeratorNames, ReservedNames
 from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.relay import ChatRelay, ChatSettings
 from broadcaster.chat.ws import ChatEndpoint
-from broadcaster.keys import CONFIG, METRICS
+from broadcaster.keys import CHAT_BUS, CONFIG, METRICS
 from broadcaster.playback.gate import PLAYBACK
 
 log = logging.getLogger("onair.chat")
 
 CHAT_RELAY = web.AppKey("chat_relay", ChatRelay)
-CHAT_BUS = web.AppKey("chat_bus", Bus)
 #: set before startup to plug moderation in (default: NoModeration)
 CHAT_MODERATOR = web.AppKey("chat_moderator", CommentModerator)
 CHAT_SETTINGS = web.AppKey("chat_settings", ChatSettings)

@@ -9,9 +9,12 @@
 
 Every answer carries CORS headers so a page on another origin can publish.
 Errors are ``{"error": reason}`` with 400/401/404/408/409/413/415/503.  Requests
-are checked cheapest first (key prefix, Content-Type, size, SDP) before any
-peer connection exists; a peer connection created for a publish the hub then
-refuses is closed before the answer goes out.
+are checked cheapest first (key prefix; the whole key against the registry,
+in constant time, by ``hub.check_key``; Content-Type, size, SDP) before any
+peer connection or ICE agent exists, so a flood of offers with a wrong key
+costs registry reads and never a session slot; a peer connection created for
+a publish the hub then refuses (it went live meanwhile) is closed before the
+answer goes out.
 """
 
 from __future__ import annotations
@@ -152,6 +155,12 @@ class WhipEndpoint:
         if not key.startswith(f"live_{broadcast_id}_"):
             return self._refuse(request, 401, f"stream key does not belong to broadcast {broadcast_id}",
                                 "bad_key", **{"WWW-Authenticate": 'Bearer realm="whip"'})
+        remote = request.remote or "?"
+        try:
+            await self._hub().check_key(key, protocol=PROTOCOL, remote=remote)  # counts its own refusals
+        except PublishRefused as refused:
+            status, headers = _refusal_status(refused.code)
+            return _error(status, refused.description, **headers)
         try:
             offer = await self._read_offer(request)
             summary = check_offer(offer)
@@ -160,7 +169,6 @@ class WhipEndpoint:
             return self._refuse(request, exc.status, exc.reason, code)
         if self.sessions.count >= self.options.max_sessions:
             return self._refuse(request, 503, "too many WHIP sessions on this node", "busy", **{"Retry-After": "5"})
-        remote = request.remote or "?"
         session = WhipSession(broadcast_id, key, remote, self._session_options, self.sessions.peers,
                               self.sessions.forget)
         self.sessions.add(session)

@@ -51,6 +51,8 @@ class PeerConnections:
 
     def __init__(self) -> None:
         self._open: set[RTCPeerConnection] = set()
+        #: peer connections ever created (each one an ICE agent and DTLS setup)
+        self.created = 0
 
     @property
     def count(self) -> int:
@@ -58,6 +60,7 @@ class PeerConnections:
 
     def create(self, configuration: RTCConfiguration) -> RTCPeerConnection:
         pc = RTCPeerConnection(configuration)
+        self.created += 1
         self._open.add(pc)
         return pc
 

@@ -22,6 +22,11 @@ class WhipSessions:
         """RTCPeerConnections created and not yet closed (0 when nothing is live)."""
         return self.peers.count
 
+    @property
+    def peer_connections_created(self) -> int:
+        """RTCPeerConnections created since start (a refused offer must not add one)."""
+        return self.peers.created
+
     def add(self, session: WhipSession) -> None:
         self._sessions[session.id] = session
 

@@ -58,13 +58,17 @@ class RecordingHub:
         self.refusals: list[tuple[str, str]] = []
         self.published = asyncio.Event()
 
-    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
-                           disconnect: Callable[[], None] | None = None) -> RecordingSink:
+    async def check_key(self, stream_key: str, *, protocol: str, remote: str) -> None:
         parts = stream_key.split("_", 2)
         expected = self.keys.get(parts[1]) if len(parts) == 3 else None
         if expected is None or not hmac.compare_digest(expected.encode(), stream_key.encode()):
             self.refusals.append((protocol, "bad_key"))
             raise PublishRefused("bad_key", "unknown stream key")
+
+    async def open_publish(self, stream_key: str, *, protocol: str, remote: str,
+                           disconnect: Callable[[], None] | None = None) -> RecordingSink:
+        await self.check_key(stream_key, protocol=protocol, remote=remote)
+        parts = stream_key.split("_", 2)
         if self.refuse is not None:
             self.refusals.append((protocol, self.refuse[0]))
             raise PublishRefused(*self.refuse)

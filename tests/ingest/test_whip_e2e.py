@@ -14,6 +14,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from ingest.source import IngestHub, PublishSink
 from ingest.whip import WHIP_SESSIONS
 from ingest.whip.client import WhipClient, WhipClientError
 from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
+from tests.support.whip import make_offer
 from tests.support.node import free_port
 
 pytestmark = pytest.mark.e2e
@@ -223,6 +225,84 @@ async def test_one_source_at_a_time_rtmp_and_whip_refuse_each_other(node: Node, 
         assert await whip.delete() == 200
     finally:
         await whip.close()
+
+
+async def test_wrong_keys_are_refused_before_any_peer_connection_while_a_publisher_goes_live(node: Node) -> None:
+    _, broadcast = await node.api("POST", "/api/broadcasts", {"title": "flooded", "visibility": "public"})
+    bid, key = broadcast["id"], broadcast["stream_key"]
+    wrong = key[:-6] + ("AAAAAA" if not key.endswith("AAAAAA") else "BBBBBB")  # right broadcast, wrong secret
+    offer = await make_offer()
+    sessions = node.app[WHIP_SESSIONS]
+    created_before = sessions.peer_connections_created
+
+    async def wrong_offer() -> tuple[int, dict, str | None]:
+        async with node.http.post(f"{node.base}/whip/{bid}", data=offer.encode(),
+                                  headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {wrong}"}) as r:
+            return r.status, await r.json(), r.headers.get("WWW-Authenticate")
+
+    publisher = WhipClient(f"{node.base}/whip/{bid}", key)
+    try:
+        # 24 wrong offers at once, and the real publisher in the middle of them
+        *refusals, _ = await asyncio.gather(*(wrong_offer() for _ in range(24)),
+                                            publisher.publish([PatternVideoTrack(160, 120), ToneAudioTrack()]))
+        assert refusals == [(401, {"error": "unknown stream key"}, 'Bearer realm="whip"')] * 24
+        assert sessions.peer_connections_created - created_before == 1  # the publisher's, and no other
+        await node.wait_status(bid, "live", 15)
+        async with node.http.get(node.base + "/metrics") as resp:
+            metrics = await resp.text()
+        assert 'onair_publish_refused_total{protocol="whip",reason="bad_key"} 24.0' in metrics
+        assert await publisher.delete() == 200
+    finally:
+        await publisher.close()
+
+
+async def test_rotating_the_key_ends_the_whip_publish_within_a_second(node: Node) -> None:
+    _, broadcast = await node.api("POST", "/api/broadcasts", {"title": "rotate", "visibility": "public"})
+    bid, key = broadcast["id"], broadcast["stream_key"]
+    publisher = WhipClient(f"{node.base}/whip/{bid}", key)
+    try:
+        await publisher.publish([PatternVideoTrack(160, 120), ToneAudioTrack()])
+        await node.wait_status(bid, "live", 15)
+        status, rotated = await node.api("POST", f"/api/broadcasts/{bid}/rotate-key")
+        answered = time.monotonic()
+        assert status == 200 and rotated["stream_key"] != key
+        await node.wait_status(bid, "reconnecting", 5)
+        gone = time.monotonic() - answered
+        assert gone < 1.0, f"publisher still on after {gone:.2f} s"
+        # the session is over and its peer connection closed (what the publisher sends goes nowhere)
+        await asyncio.wait_for(_until(lambda: node.app[WHIP_SESSIONS].count == 0
+                                      and node.app[WHIP_SESSIONS].peer_connections == 0), 5)
+        assert node.hub.sinks[-1].inner.closed
+        # the old key cannot publish again
+        with pytest.raises(WhipClientError) as info:
+            await WhipClient(f"{node.base}/whip/{bid}", key).publish([PatternVideoTrack(160, 120)])
+        assert info.value.status == 401
+    finally:
+        await publisher.close()
+
+
+async def test_a_key_changed_without_an_announcement_is_caught_by_the_periodic_check(node: Node) -> None:
+    from dataclasses import replace
+
+    from broadcaster.keys import STORE
+    from broadcaster.registry import new_stream_key
+
+    _, broadcast = await node.api("POST", "/api/broadcasts", {"title": "quiet rotate", "visibility": "public"})
+    bid = broadcast["id"]
+    publisher = WhipClient(f"{node.base}/whip/{bid}", broadcast["stream_key"])
+    try:
+        await publisher.publish([PatternVideoTrack(160, 120), ToneAudioTrack()])
+        await node.wait_status(bid, "live", 15)
+        store = node.app[STORE]  # as another node would, with the announcement lost on the way
+        await store.put(replace(await store.get(bid), stream_key=new_stream_key(bid)))
+        await node.wait_status(bid, "reconnecting", 3)  # the once-a-second check
+    finally:
+        await publisher.close()
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.05)
 
 
 # --- the go-live page in headless Chromium -------------------------------------------------------
