@@ -203,7 +203,11 @@
              () => act(api("POST", "viewers/" + encodeURIComponent(viewer) + "/timeout",
                            { seconds: TIMEOUT_SECONDS }), "timeout").then(refresh).catch(() => {})),
       button("Ban", "act-ban danger", () => act(api("POST", "viewers/" + encodeURIComponent(viewer) + "/ban", {}),
-                                                "ban").then(refresh).catch(() => {})));
+                                                "ban").then(refresh).catch(() => {})),
+      // also every other identity from the viewer's network address (the node never shows the address)
+      button("Ban + network", "act-ban-address danger",
+             () => act(api("POST", "viewers/" + encodeURIComponent(viewer) + "/ban", { address: true }),
+                       "ban").then(refresh).catch(() => {})));
     return actions;
   }
 
@@ -304,7 +308,8 @@
   function showBans(doc) {
     syncList(els.bans, doc.bans, (b) => b.viewer_id + "|" + b.until, (b) => {
       const li = document.createElement("li");
-      const until = b.until ? "until " + new Date(b.until * 1000).toLocaleTimeString() : "banned";
+      const until = (b.until ? "until " + new Date(b.until * 1000).toLocaleTimeString() : "banned")
+                    + (b.address ? ", with their network address" : "");
       li.append(span("viewer", b.viewer_id + " "), span("until", until + (b.reason ? " (" + b.reason + ")" : "")),
                 button("Unban", "act-unban", () => act(api("DELETE", "viewers/" + encodeURIComponent(b.viewer_id) + "/ban", {}),
                                                        "unban").then(refresh).catch(() => {})));
