@@ -456,7 +456,10 @@ def start_onair(port: int, rtmp_port: int, redis_url: str, data_dir: Path, args:
         chat_settings["tick"] = args.tick
     cmd = [sys.executable, "-c", ONAIR_LAUNCHER, json.dumps(chat_settings), "serve", "--host", "127.0.0.1",
            "--http-port", str(port), "--rtmp-port", str(rtmp_port), "--data-dir", str(data_dir),
-           "--admin-token", ADMIN, "--redis-url", redis_url, "--log-level", "warning"]
+           "--admin-token", ADMIN, "--redis-url", redis_url, "--log-level", "warning",
+           # every viewer here comes from 127.0.0.1 and stands for a person on a network of its own
+           "--chat-sockets-per-address", "0", "--chat-joins-per-address", "0",
+           "--chat-comments-per-address", "0", "--chat-reactions-per-address", "0"]
     env = dict(os.environ)
     if args.worker_nice is not None:
         env["ONAIR_WORKER_NICE"] = str(args.worker_nice)

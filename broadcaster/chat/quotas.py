@@ -29,9 +29,10 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from broadcaster.chat.ratelimit import AllOf, TokenBucket
+
 
 class QuotaExceeded(Exception):
     def __init__(self, code: str, message: str) -> None:
@@ -58,15 +59,14 @@ class AddressLimits:
         return cls(sockets, joins, float(sockets or 32), comments, comments * 4, reactions, reactions * 3)
 
 
-@dataclass(frozen=True)
-class IdentityLimits:
-    """What one identity may do on one broadcast (all its sockets together)."""
-    comment_rate: float = 3.0
-    comment_burst: float = 10.0
-    react_rate: float = 20.0
-    react_burst: float = 60.0
+class IdentityRates(Protocol):
+    """What one identity may do on one broadcast, all its sockets together (``ChatSettings`` has these)."""
+    comment_rate: float
+    comment_burst: float
+    react_rate: float
+    react_burst: float
     #: rate-limit errors a client may cause (refilling at 2/s) before it is closed 1008
-    abuse_burst: float = 20.0
+    abuse_burst: float
 
 
 def network_of(address: str) -> str:
@@ -160,11 +160,11 @@ class ViewerLimits:
 
 
 class ChatQuotas:
-    def __init__(self, address: AddressLimits | None = None, identity: IdentityLimits | None = None,
+    def __init__(self, address: AddressLimits | None, identity: IdentityRates,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.address = address or AddressLimits()
-        self.identity = identity or IdentityLimits()
-        a, i = self.address, self.identity
+        self.identity = identity
+        a, i = self.address, identity
         self._addresses: _Held[AddressState] = _Held(
             lambda: AddressState("", _bucket(a.join_rate, a.join_burst), _bucket(a.comment_rate, a.comment_burst),
                                  _bucket(a.react_rate, a.react_burst)), clock)

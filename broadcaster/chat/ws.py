@@ -22,7 +22,7 @@ from broadcaster.bus import BusUnavailable
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.identity import IdentityRefused, identify
 from broadcaster.chat.names import ReservedNames
-from broadcaster.chat.quotas import AddressState, ChatQuotas, IdentityLimits, IdentityState, QuotaExceeded, address_key
+from broadcaster.chat.quotas import AddressState, ChatQuotas, IdentityState, QuotaExceeded, address_key
 from broadcaster.chat.relay import Abusive, ChatRelay, Viewer
 from broadcaster.chat.tokens import ViewerIdentity
 from broadcaster.keys import STORE
@@ -42,9 +42,7 @@ class ChatEndpoint:
         self.relay = relay
         #: on a restricted broadcast, why a verified token is refused (revoked, banned), or None
         self.admit = admit
-        s = relay.settings
-        self.quotas = ChatQuotas(s.address_limits, IdentityLimits(s.comment_rate, s.comment_burst, s.react_rate,
-                                                                  s.react_burst, s.abuse_burst))
+        self.quotas = ChatQuotas(relay.settings.address_limits, relay.settings)
         self.names = names or ReservedNames()
         self.sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         # broadcast id -> (visibility or None if unknown, expiry): a join storm of

@@ -73,6 +73,17 @@ async def mod_node(mod_kind: str, tmp_path: Path, aiohttp_client: Any) -> AsyncI
     await node.cleanup()
 
 
+async def mod_cluster(tmp_path: Path, aiohttp_client: Any) -> tuple[ModNode, ModNode]:
+    """Two in-process nodes of one cluster: one Redis, the same key prefixes (``a.cleanup()`` cleans both)."""
+    require_redis()
+    a = ModNode("redis", tmp_path / "a")
+    b = ModNode("redis", tmp_path / "b")
+    b.prefix = a.prefix
+    await a.start(aiohttp_client)
+    await b.start(aiohttp_client)
+    return a, b
+
+
 def mod_path(broadcast_id: str, rest: str) -> str:
     return f"/api/broadcasts/{broadcast_id}/moderation/{rest}"
 

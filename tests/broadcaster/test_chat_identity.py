@@ -13,9 +13,8 @@ from typing import Any
 
 from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.tokens import issue_anonymous
-from tests.broadcaster.chat_support import (ChatNode, Sources, Viewer, bus_kind, chat_node, require_redis,  # noqa: F401
-                                            sources)
-from tests.broadcaster.moderation_support import ModNode, mod_kind, mod_node, mod_path  # noqa: F401
+from tests.broadcaster.chat_support import ChatNode, Sources, Viewer, bus_kind, chat_node, sources  # noqa: F401
+from tests.broadcaster.moderation_support import ModNode, mod_cluster, mod_kind, mod_node, mod_path  # noqa: F401
 
 
 async def refused(viewer: Viewer, hello: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -320,12 +319,7 @@ async def test_names_of_the_host_and_moderators_are_theirs(mod_node: ModNode) ->
 
 async def test_slow_mode_rate_and_duplicates_follow_the_identity_to_another_node(tmp_path: Path,
                                                                                   aiohttp_client: Any) -> None:
-    require_redis()
-    a = ModNode("redis", tmp_path / "a")
-    b = ModNode("redis", tmp_path / "b")
-    b.prefix = a.prefix  # one cluster
-    await a.start(aiohttp_client)
-    await b.start(aiohttp_client)
+    a, b = await mod_cluster(tmp_path, aiohttp_client)
     try:
         broadcast = await a.create_broadcast()
         bid, host = broadcast["id"], broadcast["host_token"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.broadcaster.moderation_support import ModNode, comment_and_wait, mod_kind, mod_node, mod_path  # noqa: F401
+from tests.broadcaster.moderation_support import (ModNode, comment_and_wait, mod_cluster, mod_kind,  # noqa: F401
+                                                  mod_node, mod_path)
 from tests.broadcaster.chat_support import Viewer
 from tests.support.node import ADMIN_TOKEN
 
@@ -298,13 +299,7 @@ async def test_host_token_of_restricted_broadcast_gets_a_console_chat_token(mod_
 
 
 async def test_settings_changed_on_one_node_apply_on_another(tmp_path, aiohttp_client) -> None:
-    from tests.broadcaster.chat_support import require_redis
-    require_redis()
-    a = ModNode("redis", tmp_path / "a")
-    b = ModNode("redis", tmp_path / "b")
-    b.prefix = a.prefix  # same cluster
-    await a.start(aiohttp_client)
-    await b.start(aiohttp_client)
+    a, b = await mod_cluster(tmp_path, aiohttp_client)
     try:
         bid, host = await setup_broadcast(a)
         viewer_b = await b.viewer(bid, name="on-b")
