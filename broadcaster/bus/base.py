@@ -157,6 +157,9 @@ class Bus(Protocol):
     async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
         """Check a joining viewer against the bans and remember its address key (for an
         address ban later), in one step."""
+    async def admit_with_history(self, broadcast_id: str, viewer_id: str,
+                                 address: str) -> tuple[Admission, list[dict[str, Any]]]:
+        """``admit`` and ``history`` together: what a join needs, in one round trip."""
     async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
         """The address key the viewer last joined from (kept for the chat retention)."""
     async def hold(self, broadcast_id: str, held: Held) -> None: ...

@@ -193,6 +193,10 @@ class MemoryBus:
         return Admission(self._ban_kind(broadcast_id, viewer_id),
                          bool(address) and self._address_banned(broadcast_id, address))
 
+    async def admit_with_history(self, broadcast_id: str, viewer_id: str,
+                                 address: str) -> tuple[Admission, list[dict[str, Any]]]:
+        return await self.admit(broadcast_id, viewer_id, address), await self.history(broadcast_id)
+
     async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
         return self._addresses.get((broadcast_id, viewer_id))
 

@@ -286,10 +286,16 @@ class RedisBus:
     async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
         async def run() -> list[Any]:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.lrange(self._key(broadcast_id, "hist"), 0, -1)
-                pipe.smembers(self._key(broadcast_id, "removed"))
+                self._queue_history(pipe, broadcast_id)
                 return await pipe.execute()
-        raw, removed_raw = await self._call(run)
+        return self._history(*await self._call(run))
+
+    def _queue_history(self, pipe: Any, broadcast_id: str) -> None:
+        pipe.lrange(self._key(broadcast_id, "hist"), 0, -1)
+        pipe.smembers(self._key(broadcast_id, "removed"))
+
+    @staticmethod
+    def _history(raw: list[bytes], removed_raw: set[bytes]) -> list[dict[str, Any]]:
         removed = {r.decode() for r in removed_raw}
         out = []
         for item in raw:
@@ -345,6 +351,16 @@ class RedisBus:
 
     async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
         return await self._viewers.admit(broadcast_id, viewer_id, address)
+
+    async def admit_with_history(self, broadcast_id: str, viewer_id: str,
+                                 address: str) -> tuple[Admission, list[dict[str, Any]]]:
+        async def run() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                self._viewers.queue_admit(pipe, broadcast_id, viewer_id, address)
+                self._queue_history(pipe, broadcast_id)
+                return await pipe.execute()
+        replies = await self._call(run)
+        return self._viewers.admission(replies[:3]), self._history(*replies[3:])
 
     async def address_of(self, broadcast_id: str, viewer_id: str) -> str | None:
         return await self._viewers.address_of(broadcast_id, viewer_id)

@@ -56,17 +56,6 @@ end
 return old and 1 or 0
 """
 
-# KEYS: ban:<viewer>, banaddr:<address>, addr:<viewer>; ARGV: address key ('' unknown), retention seconds
-_ADMIT = """
-local ban = redis.call('GET', KEYS[1])
-local blocked = 0
-if ARGV[1] ~= '' then
-  blocked = redis.call('EXISTS', KEYS[2])
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
-end
-return {ban or '', blocked}
-"""
-
 # KEYS: viewers hash, present:<this node>
 # ARGV: node, now ms, expires ms, ttl s, full, expected, n added, present key prefix, added..., removed...
 _PRESENCE = """
@@ -117,7 +106,6 @@ class RedisViewers:
         self.retention = retention
         self._ban = redis.register_script(_BAN)
         self._unban = redis.register_script(_UNBAN)
-        self._admit = redis.register_script(_ADMIT)
         self._presence = redis.register_script(_PRESENCE)
         self._redis = redis
 
@@ -131,10 +119,24 @@ class RedisViewers:
         keys = [self._key(broadcast_id, "ban:" + viewer_id)]
         await self._call(lambda: self._unban(keys=keys, args=[self._key(broadcast_id, "banaddr:")]))
 
+    def queue_admit(self, pipe: Any, broadcast_id: str, viewer_id: str, address: str) -> None:
+        """Queue the admission's three commands (plain ones: a script in a pipeline costs redis-py
+        a SCRIPT EXISTS round trip first); ``admission`` reads their replies."""
+        pipe.get(self._key(broadcast_id, "ban:" + viewer_id))
+        pipe.exists(self._key(broadcast_id, "banaddr:" + address))
+        pipe.set(self._key(broadcast_id, "addr:" + viewer_id), address, ex=self.retention)
+
     async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
-        keys = [self._key(broadcast_id, "ban:" + viewer_id), self._key(broadcast_id, "banaddr:" + address),
-                self._key(broadcast_id, "addr:" + viewer_id)]
-        ban, blocked = await self._call(lambda: self._admit(keys=keys, args=[address, self.retention]))
+        async def run() -> list[Any]:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                self.queue_admit(pipe, broadcast_id, viewer_id, address)
+                return await pipe.execute()
+        return self.admission(await self._call(run))
+
+    @staticmethod
+    def admission(replies: list[Any]) -> Admission:
+        """From the replies of ``queue_admit``'s commands."""
+        ban, blocked = replies[0], replies[1]
         kind = ban.decode().split(" ", 1)[0] if ban else None
         return Admission("ban" if kind == "1" else kind, bool(blocked))
 

@@ -1,10 +1,12 @@
 """Bans that hold: checked when a viewer joins, enforced on its open sockets on every
 node, and extendable to the viewer's network address.
 
-- ``admit`` (at hello): one bus step checks the identity's ban and its
-  address's and remembers the address key (``quotas.address_key``, a keyed
-  hash: the address itself is never stored).  A banned identity or address
-  is refused (error ``banned``, close 4003); a timed-out viewer may still read.
+- at a join, the bus checks the identity's ban and its address's and
+  remembers the address key (``quotas.address_key``, a keyed hash: the
+  address itself is never stored) in the same round trip as the history read
+  (``Bus.admit_with_history``); ``refusal`` says whether that refuses the
+  viewer (``Refused``: error ``banned``, close 4003).  A timed-out viewer may
+  still read.
 - ``ban``: stores the ban (with the address key the viewer last joined from,
   when the host asks for it: the address is then banned as long as the
   viewer) and, for a ban, publishes ``viewer_banned`` on the broadcast's
@@ -19,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from broadcaster.bus import Admission
 from broadcaster.chat import protocol as proto
 
 if TYPE_CHECKING:
@@ -30,6 +33,10 @@ log = logging.getLogger("onair.chat.bans")
 BANNED_EVENT = "viewer_banned"
 
 
+class Refused(Exception):
+    """The joining viewer (or its network address) is banned; the message is for the viewer."""
+
+
 class AddressUnknown(LookupError):
     """No network address is known for the viewer (it has not joined within the chat retention)."""
 
@@ -39,9 +46,9 @@ class ChatBans:
         self.relay = relay
         self._channel_of = channel_of
 
-    async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> str | None:
+    @staticmethod
+    def refusal(admission: Admission) -> str | None:
         """Why the viewer may not join (a message for it), or None."""
-        admission = await self.relay.bus.admit(broadcast_id, viewer_id, address)
         if admission.ban == "ban":
             return "you are banned from this chat"
         if admission.address_banned:

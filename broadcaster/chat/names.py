@@ -16,6 +16,8 @@ whose name became reserved after it joined.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 import time
@@ -32,6 +34,7 @@ _REPEATS = re.compile(r"(.)\1+")
 RESERVED = ("host", "admin", "administrator", "moderator", "mod", "onair", "system", "staff")
 
 
+@functools.lru_cache(maxsize=16384)  # (a reconnect storm says the same names again)
 def fold(name: str) -> str:
     """The form names are compared in: normalised, letters and digits only, repeats once ("hoooost": "host")."""
     return _REPEATS.sub(r"\1", "".join(ch for ch in normalize(name).text if ch.isalnum()))
@@ -52,6 +55,8 @@ class ReservedNames:
         self._max = max_entries
         self._fixed = frozenset(fold(name) for name in RESERVED)
         self._cache: OrderedDict[str, tuple[frozenset[str], float]] = OrderedDict()
+        #: reads of the source in flight: a join storm waits for one, not one each
+        self._reading: dict[str, asyncio.Future[frozenset[str]]] = {}
 
     async def is_reserved(self, broadcast_id: str, name: str) -> bool:
         folded = fold(name)
@@ -69,14 +74,26 @@ class ReservedNames:
             return hit[0]
         if self.source is None:
             return frozenset()
+        reading = self._reading.get(broadcast_id)
+        if reading is not None:
+            return await asyncio.shield(reading)
+        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        self._reading[broadcast_id] = future
         try:
             names = frozenset(f for f in (fold(n) for n in await self.source.moderator_names(broadcast_id)) if f)
         except Exception as exc:
             # The fixed names still hold; the moderators' come back with the store.
             log.warning("moderator names of %s unavailable (%s); using the last known", broadcast_id, exc)
-            return hit[0] if hit is not None else frozenset()
-        self._cache[broadcast_id] = (names, now + self.ttl)
-        self._cache.move_to_end(broadcast_id)
-        while len(self._cache) > self._max:
-            self._cache.popitem(last=False)
+            names = hit[0] if hit is not None else frozenset()
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            self._cache[broadcast_id] = (names, now + self.ttl)
+            self._cache.move_to_end(broadcast_id)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        finally:
+            del self._reading[broadcast_id]
+        future.set_result(names)
         return names

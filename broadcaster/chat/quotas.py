@@ -23,6 +23,7 @@ itself is never stored nor shown to hosts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -69,6 +70,7 @@ class IdentityRates(Protocol):
     abuse_burst: float
 
 
+@functools.lru_cache(maxsize=65536)
 def network_of(address: str) -> str:
     """The unit an address quota counts: the IPv4 address, or the IPv6 /64."""
     try:

@@ -39,7 +39,7 @@ from aiohttp import web
 
 from broadcaster.bus import GAP, Banned, Bus, BusUnavailable, Held
 from broadcaster.chat import protocol as proto
-from broadcaster.chat.bans import BANNED_EVENT, ChatBans
+from broadcaster.chat.bans import BANNED_EVENT, ChatBans, Refused
 from broadcaster.chat.comments import comment_fields, comment_json, frame_payload, new_comment, resolve_since
 from broadcaster.chat.identity import Identity
 from broadcaster.chat.metrics import ChatMetrics
@@ -343,9 +343,12 @@ class ChatRelay:
 
     async def join(self, viewer: Viewer, since: str | int | None, token: str | None = None) -> None:
         """Add the viewer to its room and send it its history; ``token`` (an anonymous
-        identity's) goes to the viewer in ``history.you``."""
+        identity's) goes to the viewer in ``history.you``.  Raises ``bans.Refused``."""
         room = await self.room(viewer.broadcast_id)
-        history = await self.bus.history(viewer.broadcast_id)
+        admission, history = await self.bus.admit_with_history(viewer.broadcast_id, viewer.viewer_id, viewer.address)
+        refusal = self.bans.refusal(admission)
+        if refusal is not None:
+            raise Refused(refusal)
         # From here on nothing awaits: the join is atomic with respect to the tick.
         # The viewer joins one of the groups written last (so its history holds every comment
         # some viewer here was sent) and gets every event sent to that group from now on.

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 
 from broadcaster.bus import BusUnavailable
 from broadcaster.chat import protocol as proto
+from broadcaster.chat.bans import Refused
 from broadcaster.chat.identity import IdentityRefused, identify
 from broadcaster.chat.names import ReservedNames
 from broadcaster.chat.quotas import AddressState, ChatQuotas, IdentityState, QuotaExceeded, address_key
@@ -173,22 +174,22 @@ class ChatEndpoint:
                 continue
             break
         address = address_key(self.relay.secret, broadcast_id, remote)
+        held, limits = self.quotas.join(broadcast_id, identity.viewer_id, slot)
+        viewer = self.relay.new_viewer(ws, transport, broadcast_id, identity, limits, address)
         try:
-            refusal = await self.relay.bans.admit(broadcast_id, identity.viewer_id, address)
-            if refusal is not None:
-                log.info("chat %s: viewer %s refused: banned", broadcast_id, identity.viewer_id)
-                await self._fail(ws, "banned", refusal, proto.CLOSE_BANNED)
-                return None
-            held, limits = self.quotas.join(broadcast_id, identity.viewer_id, slot)
-            viewer = self.relay.new_viewer(ws, transport, broadcast_id, identity, limits, address)
-            try:
-                await self.relay.join(viewer, message.since, identity.token)
-            except BaseException:
-                self.quotas.leave(held)
-                raise
+            await self.relay.join(viewer, message.since, identity.token)
+        except Refused as exc:
+            self.quotas.leave(held)
+            log.info("chat %s: viewer %s refused: banned", broadcast_id, identity.viewer_id)
+            await self._fail(ws, "banned", str(exc), proto.CLOSE_BANNED)
+            return None
         except BusUnavailable:
+            self.quotas.leave(held)
             await self._fail(ws, "unavailable", "the chat is unavailable, try again", proto.CLOSE_GOING_AWAY)
             return None
+        except BaseException:
+            self.quotas.leave(held)
+            raise
         return viewer, held
 
     async def _serve(self, ws: web.WebSocketResponse, viewer: Viewer) -> None:
