@@ -45,6 +45,9 @@ def test_onair_table_in_toml(tmp_path: Path):
     (["--http-port", "70000"], {}, "option http_port: 70000 is not a port number"),
     ([], {"ONAIR_RECONNECT_GRACE": "-1"}, "option reconnect_grace: must be >= 0"),
     (["--rtmps-port", "1936"], {}, "option rtmps_port: needs tls_cert and tls_key"),
+    (["--chat-sockets-per-address", "-1"], {}, "option chat_sockets_per_address: must be >= 0 (0 turns the limit off)"),
+    ([], {"ONAIR_CHAT_REACTIONS_PER_ADDRESS": "-5"},
+     "option chat_reactions_per_address: must be >= 0 (0 turns the limit off)"),
 ])
 def test_bad_values_are_named(argv, env, message):
     with pytest.raises(config.ConfigError) as info:
