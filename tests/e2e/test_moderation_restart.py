@@ -7,7 +7,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.broadcaster.chat_support import connect
+from tests.broadcaster.chat_support import Viewer, connect
 from tests.broadcaster.moderation_support import mod_nodes  # noqa: F401
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +53,11 @@ async def test_held_comment_survives_a_restart_and_is_approved_after(mod_nodes, 
         status, tok = node.request("POST", f"/api/broadcasts/{bid}/viewer-tokens",
                                    {"name": "banned", "viewer_id": "v_banned"}, token=host)
         assert status == 201
-        banned = await connect(f"{node.ws_base}/ws/{bid}", session, token=tok["token"])
-        await banned.comment("am I back?")
+        banned = Viewer(await session.ws_connect(f"{node.ws_base}/ws/{bid}"))
+        await banned.send({"type": "hello", "token": tok["token"]})
         assert (await banned.expect("error"))["code"] == "banned"
-        for v in (watcher, newcomer, banned):
+        assert await banned.closed() == 4003
+        for v in (watcher, newcomer):
             await v.ws.close()
     status, doc = node.request("GET", f"/api/broadcasts/{bid}/moderation/audit", token=host)
     assert [e["action"] for e in doc["entries"]] == ["set_settings", "auto_hold", "ban", "approve_held"]
