@@ -18,28 +18,17 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.support.node import NodeProcess
-from tests.support.publish import ffmpeg_publish
+from tests.support.publish import ffmpeg_publish, gstreamer_publish
 
 pytestmark = pytest.mark.e2e
-
-
-def gst_publish(element: str, url: str, seconds: int = 60) -> subprocess.Popen[bytes]:
-    gst = require_tool("gst-launch-1.0")
-    fps = 25
-    pipeline = (
-        f"videotestsrc is-live=true num-buffers={seconds * fps} ! video/x-raw,width=320,height=240,framerate={fps}/1 "
-        f"! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={fps} ! h264parse "
-        f"! flvmux name=mux streamable=true ! {element} location={url} "
-        f"audiotestsrc is-live=true ! audioconvert ! avenc_aac ! aacparse ! mux."
-    )
-    return subprocess.Popen([gst, "-q", *pipeline.split()], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def start_publisher(kind: str, url: str) -> subprocess.Popen[bytes]:
     if kind == "ffmpeg":
         require_tool("ffmpeg")
         return ffmpeg_publish(url, 60, size="320x240")
-    return gst_publish(kind, url)
+    require_tool("gst-launch-1.0")
+    return gstreamer_publish(url, 60, element=kind, size=(320, 240))
 
 
 def seconds_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> float:
