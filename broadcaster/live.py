@@ -16,9 +16,7 @@ session here.  A node that stopped without ending its broadcasts (``kill
 -9``) resumes them when it starts again on the same data dir: each is put in
 ``reconnecting`` for the reconnect grace, with its playlists recovered from
 disk, and its publisher continues after a discontinuity.  A publisher whose
-stream key is no longer its broadcast's (rotated on any node) is disconnected:
-at once by :meth:`LiveManager.revoke_stale` (``broadcaster/key_rotation.py``
-calls it on every node), and by the once-a-second check otherwise.
+stream key was rotated is dropped (``broadcaster/key_rotation.py`` decides).
 """
 
 from __future__ import annotations
@@ -94,8 +92,6 @@ class LiveSession:
         self.broadcast_id = broadcast_id
         self.pipeline = pipeline
         self.publisher: PublisherSink | None = None
-        #: the stream key the current publisher was accepted with
-        self.stream_key = ""
         self.grace_task: asyncio.Task[None] | None = None
         self.live_since = time.time()
         self.stats = IngestStats()
@@ -105,10 +101,12 @@ class PublisherSink:
     """What one accepted publish connection feeds (implements PublishSink)."""
 
     def __init__(self, manager: "LiveManager", session: LiveSession,
-                 disconnect: Callable[[], None] | None) -> None:
+                 disconnect: Callable[[], None] | None, stream_key: str = "") -> None:
         self._manager = manager
         self._session = session
         self._disconnect = disconnect
+        #: the key this publish was accepted with (a rotation drops it: key_rotation.py)
+        self.stream_key = stream_key
         self.closed = False
 
     def on_metadata(self, metadata: Mapping[str, object]) -> None:
@@ -251,9 +249,8 @@ class LiveManager:
                 session.grace_task = None
                 session.pipeline.mark_discontinuity()
                 resumed = True
-            sink = PublisherSink(self, session, disconnect)
+            sink = PublisherSink(self, session, disconnect, stream_key)
             session.publisher = sink
-            session.stream_key = stream_key
             session.stats = IngestStats(protocol=protocol, remote=remote)
             await self._set_status(broadcast.id, Status.LIVE)
             self._metrics.publishes.labels(protocol).inc()
@@ -281,23 +278,9 @@ class LiveManager:
             raise PublishRefused("ended", f"broadcast {broadcast.id} has ended")
         return broadcast
 
-    # --- key rotation ------------------------------------------------------------
-
-    async def revoke_stale(self, broadcast_id: str) -> bool:
-        """Disconnect the broadcast's publisher here if its key is no longer the broadcast's;
-        the broadcast then waits (reconnect grace) for a publisher with the current key."""
-        session = self._sessions.get(broadcast_id)
-        if session is None or session.publisher is None:
-            return False
-        broadcast = await self._store.get(broadcast_id)
-        sink = session.publisher
-        if sink is None or (broadcast is not None and secret_matches(broadcast.stream_key, session.stream_key)):
-            return False
-        log.warning("publisher of %s disconnected: its stream key %s was rotated", broadcast_id,
-                    redact(session.stream_key))
-        sink.disconnect()
-        await sink.close("stream key rotated")
-        return True
+    def publishers(self) -> dict[str, PublisherSink]:
+        """Broadcast id -> its publisher on this node."""
+        return {bid: s.publisher for bid, s in self._sessions.items() if s.publisher is not None}
 
     # --- publisher gone, grace, end -------------------------------------------
 
@@ -422,12 +405,6 @@ class LiveManager:
             for broadcast_id, session in list(self._sessions.items()):
                 if session.publisher is None:
                     continue
-                try:
-                    # a rotation whose announcement this node missed (Redis was away)
-                    if await self.revoke_stale(broadcast_id):
-                        continue
-                except Exception as exc:  # the registry is unreachable: check again next second
-                    log.debug("key check of %s failed: %s", broadcast_id, exc)
                 session.stats.roll()
                 self._metrics.ingest_bitrate.labels(broadcast_id).set(session.stats.bitrate)
                 self._metrics.ingest_fps.labels(broadcast_id).set(session.stats.fps)
