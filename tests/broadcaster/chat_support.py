@@ -146,6 +146,14 @@ class Viewer:
             if doc.get("type") == kind and all(doc.get(k) == v for k, v in match.items()):
                 return doc
 
+    async def viewers(self, count: int, timeout: float = 10.0) -> None:
+        """Until the viewer count shown is ``count``: the latest ``viewers`` event received, or a new one
+        (a count reached while the test waited for something else is not waited for again)."""
+        shown = [e["count"] for e in self.events if e.get("type") == "viewers"]
+        if shown and shown[-1] == count:
+            return
+        await self.expect("viewers", timeout=timeout, count=count)
+
     async def comments_until(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Live comment events (in arrival order) until ``count`` have arrived."""
         seen: list[dict[str, Any]] = [e for e in self.events if e.get("type") == "comment"]

@@ -79,10 +79,10 @@ async def test_comments_reactions_and_viewers_across_two_nodes(chat_nodes, clust
 
         # the viewer count covers both nodes
         for v in (on_a[0], on_b[0]):
-            await v.expect("viewers", timeout=10, count=50)
+            await v.viewers(50)
         await asyncio.gather(*(v.ws.close() for v in on_b[:10]))
         for v in (on_a[0], on_b[-1]):
-            await v.expect("viewers", timeout=10, count=40)
+            await v.viewers(40)
         await asyncio.gather(*(v.ws.close() for v in everyone[10:] if not v.ws.closed))
     assert node_a.alive() and node_b.alive()
 
@@ -102,7 +102,7 @@ async def test_one_identity_on_two_nodes_is_one_viewer_and_its_ban_holds_on_both
         assert {t.events[0]["you"]["id"] for t in tabs} == {you["id"]}
         bob = await connect(f"{node_b.ws_base}/ws/{bid}", session, name="bob")
         for viewer in (tabs[0], bob):
-            await viewer.expect("viewers", timeout=10, count=2)  # 4 sockets, 2 viewers, on both nodes
+            await viewer.viewers(2)  # 4 sockets, 2 viewers, on both nodes
         await asyncio.sleep(2.5)  # a few presence rounds later the count still holds
         assert [e["count"] for e in bob.events if e["type"] == "viewers"][-1] == 2
 
@@ -116,7 +116,7 @@ async def test_one_identity_on_two_nodes_is_one_viewer_and_its_ban_holds_on_both
         await again.send_json({"type": "hello", "name": "ann", "token": you["token"]})
         assert (await again.receive_json(timeout=10))["code"] == "banned"
         assert (await again.receive(timeout=10)).data == 4003
-        await bob.expect("viewers", timeout=10, count=1)
+        await bob.viewers(1)
         await bob.ws.close()
 
 
