@@ -82,8 +82,8 @@ async def test_watch_page_keeps_its_anonymous_identity(browser, tmp_path, aiohtt
     await tab.wait_for_function("window.onairChat && window.onairChat.connected")
     assert (await tab.evaluate("window.onairChat.you"))["id"] == you["id"]
     await tab.wait_for_function("document.getElementById('viewers').textContent === '1 viewer'")
+    watcher = await node.viewer(bid, name="watcher")  # (before the comment: it comes live, not in history)
     await page.evaluate("window.onairChat.send('from the page')")
-    watcher = await node.viewer(bid, name="watcher")
     comment = await watcher.expect("comment", text="from the page")
     assert comment["author"]["id"] == you["id"]
     # another browser profile is another viewer
