@@ -1,15 +1,15 @@
 """The fan-out's write pass alone: CPU per socket write, C pass vs the Python loop.
 
 One process, N loopback TCP connections whose server sides are event loop
-transports (uvloop when installed) held by ``relay.Viewer`` records, as in the
+transports (uvloop when installed) held by ``room.Viewer`` records, as in the
 node.  Each round writes one ~300-byte batch to every viewer with each way of
 writing, alternating, and the client sides are drained between passes (not
 timed).  Printed: the thread's CPU per write of each way, and the median ratio.
 
     python -m benchmarks.fanout_write --sockets 8000 --rounds 10
 
-Ways: ``python`` is ``ChatRelay._write_through`` (every write through the
-transport: the relay without the extension); ``c`` is ``ChatRelay._write_many``
+Ways: ``python`` is ``FanOut.write`` without the C pass (every write through
+the transport: the relay without the extension); ``c`` is ``FanOut.write``
 with ``broadcaster/chat/_sendmany.c``.  ``--order`` says which viewers one pass
 writes, as a tick does: ``all`` (every viewer, in connection order), ``strided``
 (an eighth of the viewers, 1 in 8 apart: groups filled one joiner each in turn)
@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from broadcaster.bus import MemoryBus  # noqa: E402
 from broadcaster.chat import sendmany  # noqa: E402
+from broadcaster.chat.fanout import FanOut  # noqa: E402
 from broadcaster.chat.relay import ChatRelay, Viewer  # noqa: E402
 
 
@@ -66,7 +67,8 @@ async def run(args: argparse.Namespace) -> None:
     listener.close()
     relay = ChatRelay(MemoryBus(), "bench")
     batch = b"\x81\x7e\x01\x26" + b"x" * 294
-    ways = {"python": relay._write_through, "c": relay._write_many}
+    through = FanOut(relay.settings, relay.metrics, relay.room_sync, relay.leave, c_pass=False)
+    ways = {"python": through.write, "c": relay.fanout.write}
     if sendmany.send_batch is None:
         print("broadcaster.chat._sendmany is not built: only the Python loop is measured")
         del ways["c"]

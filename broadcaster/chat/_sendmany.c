@@ -9,8 +9,8 @@
  * A socket is sent to only when its transport is not closing (so its fd is
  * still the viewer's: a closed fd can be reused by the next accept) and holds
  * no bytes (so the batch cannot overtake them); the checks and the sends run
- * without any Python code in between.  The caller (ChatRelay._write_many in
- * broadcaster/chat/relay.py) decides about the rest: it hands what a socket
+ * without any Python code in between.  The caller (FanOut.write in
+ * broadcaster/chat/fanout.py) decides about the rest: it hands what a socket
  * did not take (a partial send, EAGAIN, an error) to that socket's transport,
  * which queues it or meets the error and closes, and it writes the viewers
  * with queued bytes through their transports or drops them when too slow.
@@ -24,7 +24,7 @@
 PyDoc_STRVAR(send_batch_doc,
 "send_batch(viewers, data, /) -> tuple[list, list, list]\n\n"
 "One fan-out pass over ``viewers`` (objects with ``closed``, ``transport`` and\n"
-"``fd`` attributes, as broadcaster.chat.relay.Viewer): ``data`` is sent with\n"
+"``fd`` attributes, as broadcaster.chat.room.Viewer): ``data`` is sent with\n"
 "send(2) (MSG_DONTWAIT | MSG_NOSIGNAL) on the socket of every viewer whose\n"
 "``fd`` is not -1 and whose transport holds nothing.  Returns (gone, queued,\n"
 "short): the viewers that are closed or whose transport is closing; (viewer,\n"

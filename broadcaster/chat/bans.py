@@ -21,11 +21,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from broadcaster.bus import Admission
+from broadcaster.bus import Admission, Bus
 from broadcaster.chat import protocol as proto
 
 if TYPE_CHECKING:
-    from broadcaster.chat.relay import ChatRelay, Room
+    from broadcaster.chat.room import Room, Viewer
 
 log = logging.getLogger("onair.chat.bans")
 
@@ -42,9 +42,12 @@ class AddressUnknown(LookupError):
 
 
 class ChatBans:
-    def __init__(self, relay: "ChatRelay", channel_of: Callable[[str], str]) -> None:
-        self.relay = relay
+    def __init__(self, bus: Bus, channel_of: Callable[[str], str],
+                 drop: Callable[["Viewer", int, str, bytes], None]) -> None:
+        self.bus = bus
         self._channel_of = channel_of
+        #: closes a viewer's socket with a code, a reason and a last payload (``FanOut.drop``)
+        self._drop = drop
 
     @staticmethod
     def refusal(admission: Admission) -> str | None:
@@ -57,7 +60,7 @@ class ChatBans:
 
     async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None, address: bool) -> str | None:
         """Ban or time out the viewer; with ``address``, also its address: the key it is banned under."""
-        bus = self.relay.bus
+        bus = self.bus
         key = await bus.address_of(broadcast_id, viewer_id) if address else None
         if address and not key:
             raise AddressUnknown(f"no network address is known for viewer {viewer_id[:64]!r} "
@@ -73,5 +76,5 @@ class ChatBans:
         gone = [v for v in room.viewers if v.viewer_id == viewer_id or (address and v.address == address)]
         for viewer in gone:
             log.info("viewer %s of %s closed: banned", viewer.viewer_id, room.broadcast_id)
-            self.relay.drop(viewer, proto.CLOSE_BANNED, "banned",
-                            proto.error_event("banned", "you are banned from this chat"))
+            self._drop(viewer, proto.CLOSE_BANNED, "banned",
+                       proto.error_event("banned", "you are banned from this chat"))

@@ -25,7 +25,7 @@ import pytest
 
 from broadcaster.chat import protocol as proto
 from broadcaster.chat import sendmany
-from broadcaster.chat import relay as relay_module
+from broadcaster.chat import fanout as fanout_module
 from broadcaster.chat.relay import new_comment
 from tests.broadcaster.chat_support import IN_CI, ChatNode, wait_for
 from tests.broadcaster.test_chat_slow_viewer import _stalled_viewer
@@ -44,7 +44,7 @@ def send_batch() -> sendmany.SendBatch:
 
 @dataclass(eq=False)
 class Peer:
-    """What send_batch reads of a viewer: ``closed``, ``transport``, ``fd`` (as relay.Viewer)."""
+    """What send_batch reads of a viewer: ``closed``, ``transport``, ``fd`` (as room.Viewer)."""
     transport: asyncio.Transport
     fd: int
     reader: socket.socket
@@ -234,7 +234,7 @@ async def test_a_socket_that_falls_behind_gets_every_comment_once_in_order(
     Modes: the C pass sending on sockets, the C pass with ``direct_send`` off (transports
     write), and the relay's Python loop (an install without the extension)."""
     if mode == "python":
-        monkeypatch.setattr(relay_module, "send_batch", None)
+        monkeypatch.setattr(fanout_module, "send_batch", None)
         monkeypatch.setattr(sendmany, "send_batch", None)
     direct_send = mode == "direct"
     node = await ChatNode("memory", tmp_path, direct_send=direct_send).start(aiohttp_client)
@@ -269,7 +269,7 @@ async def test_a_socket_that_falls_behind_gets_every_comment_once_in_order(
         except BlockingIOError:
             break
     marker = proto.event("marker", after=posted)
-    relay._write_many([viewer], proto.text_frame(marker))
+    relay.fanout.write([viewer], proto.text_frame(marker))
     for _ in range(5):
         await relay.publish_comment(b["id"], new_comment(author, f"{posted} " + "w" * 400, False))
         posted += 1

@@ -1,0 +1,69 @@
+"""Host actions on the chat (called by the moderation API): publish, remove, hold queue, pin, ban.
+
+Each acts on the shared chat state in the bus and tells every node's rooms on
+the broadcast's channel; the rooms (``rooms.py``) turn the messages into
+events for their viewers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broadcaster.bus import Bus, Held
+from broadcaster.chat import protocol as proto
+from broadcaster.chat.bans import ChatBans
+from broadcaster.chat.comments import comment_fields, comment_json
+from broadcaster.chat.room import channel_of
+
+
+class HostActions:
+    def __init__(self, bus: Bus, bans: ChatBans) -> None:
+        self.bus = bus
+        self.bans = bans
+
+    async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None,
+                              address: str | None = None) -> int:
+        """Give ``comment`` (from ``new_comment``) its seq and publish it everywhere; with
+        ``author_id``, raise ``Banned`` instead if that viewer (or its ``address``) is banned."""
+        body = comment_json({k: v for k, v in comment.items() if k != "seq"})
+        return await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body, author_id, address)
+
+    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
+        """Remove from history and from every viewer's screen on every node."""
+        known = await self.bus.remove_comment(broadcast_id, comment_id)
+        await self.bus.publish(channel_of(broadcast_id), proto.event("comment_removed", id=comment_id))
+        return known
+
+    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
+        """Publish a held comment (approval); None if it is unknown or already handled."""
+        held = await self.bus.take_held(broadcast_id, held_id)
+        if held is None:
+            return None
+        comment = {k: v for k, v in held.comment.items() if k not in ("reason", "filter", "language")}
+        comment["seq"] = await self.publish_comment(broadcast_id, comment)
+        return comment
+
+    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
+        return await self.bus.take_held(broadcast_id, held_id) is not None
+
+    async def list_held(self, broadcast_id: str) -> list[Held]:
+        return await self.bus.list_held(broadcast_id)
+
+    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
+        shown = comment_fields(comment) if comment is not None else None
+        if shown is not None:
+            shown.pop("type", None)
+        await self.bus.set_pinned(broadcast_id, shown)
+        await self.bus.publish(channel_of(broadcast_id), proto.event("pinned", comment=shown))
+
+    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
+                  address: bool = False) -> str | None:
+        """Ban (``seconds`` None) or time out a viewer on every node; ``address``: its network
+        address too (the key it is banned under; ``bans.AddressUnknown`` when none is known)."""
+        return await self.bans.ban(broadcast_id, viewer_id, seconds, address)
+
+    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
+        await self.bus.unban(broadcast_id, viewer_id)
+
+    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
+        return await self.bus.is_banned(broadcast_id, viewer_id)
