@@ -20,7 +20,7 @@ from broadcaster.chat.comments import new_comment
 from broadcaster.chat.host import HostActions
 from broadcaster.chat.metrics import ChatMetrics
 from broadcaster.chat.moderation import Action, CommentModerator, ModerationOutcome
-from broadcaster.chat.ratelimit import TokenBucket
+from broadcaster.chat.ratelimit import Limit
 from broadcaster.chat.room import Room, Viewer
 
 log = logging.getLogger("onair.chat")
@@ -40,7 +40,7 @@ class Incoming:
         self._rooms = rooms
         self._send = send
 
-    def allow_message(self, viewer: Viewer, bucket: TokenBucket) -> bool:
+    def allow_message(self, viewer: Viewer, bucket: Limit) -> bool:
         """False (and an error event) when rate limited; raises ``Abusive`` past the abuse bound."""
         if bucket.take():
             return True

@@ -40,7 +40,7 @@ from broadcaster.chat.metrics import ChatMetrics
 from broadcaster.chat.moderation import CommentModerator, NoModeration
 from broadcaster.chat.presence import Presence
 from broadcaster.chat.quotas import ViewerLimits
-from broadcaster.chat.ratelimit import TokenBucket
+from broadcaster.chat.ratelimit import Limit
 from broadcaster.chat.reactions import send_reactions
 from broadcaster.chat.room import GROUPS, Room, Viewer, channel_of
 from broadcaster.chat.rooms import RoomSync
@@ -164,7 +164,7 @@ class ChatRelay:
     def drop(self, viewer: Viewer, code: int, reason: str, last: bytes = b"") -> None:
         self.fanout.drop(viewer, code, reason, last)
 
-    def allow_message(self, viewer: Viewer, bucket: TokenBucket) -> bool:
+    def allow_message(self, viewer: Viewer, bucket: Limit) -> bool:
         return self.incoming.allow_message(viewer, bucket)
 
     async def handle_comment(self, viewer: Viewer, message: proto.CommentIn) -> None:

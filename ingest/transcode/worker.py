@@ -28,7 +28,6 @@ clean flush, 1 on error (after an ``error`` line), 2 on a bad config.
 from __future__ import annotations
 
 import faulthandler
-import json
 import logging
 import os
 import queue
@@ -37,9 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import IO, Any
 
 import av
@@ -49,7 +46,9 @@ from av.video.reformatter import VideoReformatter
 
 from ingest.hls import codecs
 from ingest.transcode.cmaf import CmafWriter, PartWritten, SegmentWritten
-from ingest.transcode.events import Events, PacketDropped
+from ingest.transcode.config import ConfigError, WorkerConfig
+from ingest.transcode.events import (Events, Init, Part, PacketDropped, Segment, Started, StartedAudio,
+                                     StartedRendition, Stats, WorkerError)
 from ingest.transcode.guard import PacketGuard
 from ingest.transcode.ladder import Rendition, h264_level, scaled_width, select_for_source
 from ingest.transcode.segmenter import AudioPacket, SegmentWriter
@@ -68,50 +67,6 @@ _PROBE_OPTIONS = {"probesize": "65536", "analyzeduration": "1000000"}
 #: takes it in one read instead of several 32 KiB ones.  The read returns what
 #: the pipe holds, so a low bitrate is not delayed by the size.
 _READ_BLOCK = 256 * 1024
-
-
-class ConfigError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    out_dir: Path
-    renditions: list[Rendition]
-    segment_target: float = 2.0
-    start_seq: dict[str, int] = field(default_factory=dict)
-    #: True: produce exactly ``renditions`` (a restart keeps its master playlist);
-    #: False: trim them to the source with ``select_for_source``.
-    pinned: bool = False
-    #: LL-HLS: CMAF parts of ``part_target`` seconds, audio as its own rendition
-    low_latency: bool = False
-    part_target: float = 0.5
-
-    @classmethod
-    def from_json(cls, text: str) -> WorkerConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"worker config is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("worker config must be a JSON object")
-        try:
-            out_dir = Path(data["out_dir"])
-            renditions = [Rendition.from_dict(r) for r in data["renditions"]]
-            target = float(data.get("segment_target", 2.0))
-            start_seq = {str(k): int(v) for k, v in dict(data.get("start_seq") or {}).items()}
-            pinned = bool(data.get("pinned", False))
-            low_latency = bool(data.get("low_latency", False))
-            part_target = float(data.get("part_target", 0.5))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"bad worker config: {exc!r}") from None
-        if not renditions:
-            raise ConfigError("worker config has no renditions")
-        if not 0.1 <= target <= 60:
-            raise ConfigError("segment_target must be between 0.1 and 60 seconds")
-        if low_latency and not 0.05 <= part_target <= target / 2:
-            raise ConfigError("part_target must be between 0.05 s and half the segment target")
-        return cls(out_dir, renditions, target, start_seq, pinned, low_latency, part_target)
 
 
 def snap_frame_rate(rate: Fraction | None) -> Fraction:
@@ -234,27 +189,26 @@ class Worker:
         start_seq = self.config.start_seq.get(name, 0)
 
         def on_segment(seq: int, duration: float, size: int, first_pts: int) -> None:
-            self.events.emit({"event": "segment", "rendition": name, "seq": seq, "duration": round(duration, 3),
-                              "bytes": size, "first_pts": first_pts})
+            self.events.report(Segment(name, seq, round(duration, 3), size, first_pts=first_pts))
 
         return lambda add_stream: SegmentWriter(out_dir=out_dir, start_seq=start_seq, make_video_stream=add_stream,
                                                 audio_template=audio, on_segment=on_segment, frame_duration_ms=frame_ms)
 
     def _cmaf_writer(self, name: str, kind: str, add_stream: Callable[[Any], Any], frame_ms: float,
                      sample_rate: int = 0) -> CmafWriter:
-        emit = self.events.emit
+        report = self.events.report
 
         def on_part(part: PartWritten) -> None:
-            emit({"event": "part", "rendition": name, "seq": part.seq, "index": part.index, "duration": part.duration,
-                  "independent": part.independent, "bytes": part.size, "uri": part.uri, "last_pts": part.last_pts})
+            report(Part(name, part.seq, part.index, part.duration, part.independent, part.size, part.uri,
+                        part.last_pts))
 
         def on_segment(segment: SegmentWritten) -> None:
-            emit({"event": "segment", "rendition": name, "seq": segment.seq, "duration": segment.duration,
-                  "bytes": segment.size, "uri": segment.uri, "parts": segment.parts, "first_pts": segment.first_pts})
+            report(Segment(name, segment.seq, segment.duration, segment.size, segment.uri, segment.first_pts,
+                           segment.parts))
 
         return CmafWriter(self.config.out_dir / name, self.config.start_seq.get(name, 0), kind=kind,
                           add_stream=add_stream, part_target=self.config.part_target, frame_duration_ms=frame_ms,
-                          on_init=lambda uri: emit({"event": "init", "rendition": name, "uri": uri}),
+                          on_init=lambda uri: report(Init(name, uri)),
                           on_part=on_part, on_segment=on_segment, sample_rate=sample_rate,
                           segment_target=self.config.segment_target,
                           frame_rate=self._frame_rate if kind == "video" else None)
@@ -293,35 +247,34 @@ class Worker:
         audio_rate = (audio.codec_context.bit_rate or 128_000) if audio else 0
         passthrough: SegmentWriter | CmafWriter | None = None
         rungs: list[Rung] = []
-        report: list[dict[str, Any]] = []
+        report: list[StartedRendition] = []
         for rendition in renditions:
             make_writer = self._writer(rendition.name, audio, frame_ms)
             if rendition.passthrough:
                 passthrough = make_writer(lambda c: c.add_stream_from_template(video))
                 video_codecs = codecs.avc_from_avcc(bytes(src.extradata)) if src.extradata else "avc1.640028"
-                report.append({"name": rendition.name, "width": src.width, "height": src.height,
-                               "bandwidth": (src.bit_rate + audio_rate) if src.bit_rate else None,
-                               "codecs": ",".join(c for c in (video_codecs, audio_codecs) if c),
-                               "frame_rate": round(float(fps), 3)})
+                report.append(StartedRendition(rendition.name, src.width, src.height,
+                                               ",".join(c for c in (video_codecs, audio_codecs) if c),
+                                               (src.bit_rate + audio_rate) if src.bit_rate else None,
+                                               round(float(fps), 3)))
             else:
                 height = rendition.height or src.height
                 width = scaled_width(src.width, src.height, height)
                 rung = Rung(rendition, width, height, fps, make_writer, self.events.report)
                 rungs.append(rung)
-                report.append({"name": rendition.name, "width": width, "height": height,
-                               "bandwidth": int((rendition.video_bitrate or 0) * 1.2) + audio_rate,
-                               "codecs": ",".join(c for c in (rung.codecs, audio_codecs) if c),
-                               "frame_rate": round(float(fps), 3)})
+                report.append(StartedRendition(rendition.name, width, height,
+                                               ",".join(c for c in (rung.codecs, audio_codecs) if c),
+                                               int((rendition.video_bitrate or 0) * 1.2) + audio_rate,
+                                               round(float(fps), 3)))
         # Low latency: the audio is its own rendition, written once; the variants' figures above
         # still include it (a variant's BANDWIDTH and CODECS cover the audio it plays with).
         audio_writer: CmafWriter | None = None
-        started: dict[str, Any] = {"event": "started", "renditions": report}
+        started_audio: StartedAudio | None = None
         if cfg.low_latency and audio is not None:
             audio_writer = self._cmaf_writer("audio", "audio", lambda c: c.add_stream_from_template(audio), frame_ms,
                                              sample_rate=audio.codec_context.sample_rate)
-            started["audio"] = {"name": "audio", "codecs": audio_codecs or "mp4a.40.2", "bandwidth": audio_rate,
-                                "channels": audio.codec_context.channels}
-        self.events.emit(started)
+            started_audio = StartedAudio(audio_codecs or "mp4a.40.2", audio_rate, audio.codec_context.channels)
+        self.events.report(Started(tuple(report), started_audio))
 
         if rungs:
             src.thread_type = "AUTO"
@@ -429,9 +382,8 @@ class Worker:
 
     def _stats(self, first_pts: int, last_pts: int, frame_ms: float, frames: int, wall: float) -> None:
         media = (last_pts - first_pts + frame_ms) / 1000
-        self.events.emit({"event": "stats", "media_seconds": round(media, 3), "wall_seconds": round(wall, 3),
-                          "realtime_factor": round(media / wall, 3) if wall > 0 else None,
-                          "fps": round(frames / wall, 2) if wall > 0 else None})
+        self.events.report(Stats(round(media, 3), round(wall, 3), round(media / wall, 3) if wall > 0 else None,
+                                 round(frames / wall, 2) if wall > 0 else None))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -446,13 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     av.logging.set_level(av.logging.ERROR)
     events = Events(sys.stdout)
     if len(args) != 1:
-        events.emit({"event": "error", "message": "usage: python -m ingest.transcode.worker '<json config>'"})
+        events.report(WorkerError("usage: python -m ingest.transcode.worker '<json config>'"))
         return 2
     try:
         config = WorkerConfig.from_json(args[0])
     except ConfigError as exc:
         log.error("%s", exc)
-        events.emit({"event": "error", "message": str(exc)})
+        events.report(WorkerError(str(exc)))
         return 2
     # Unbuffered fd 0: a read returns what the pipe has instead of waiting for a full buffer,
     # so a low-bitrate stream is not delayed by the reader.
@@ -461,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         Worker(config, events).run(source)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one error line for the parent
         log.error("worker failed: %s", exc, exc_info=not isinstance(exc, RuntimeError))
-        events.emit({"event": "error", "message": str(exc)})
+        events.report(WorkerError(str(exc)))
         return 1
     finally:
         source.close()

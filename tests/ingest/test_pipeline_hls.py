@@ -364,6 +364,6 @@ async def test_backlog_bound_drops_until_keyframe(tmp_path: Path, units: list[Me
     pipeline = HlsPipeline("b7", tmp_path, PipelineOptions(parse_ladder("source"), max_pending_bytes=20_000))
     await feed(pipeline, units)
     assert pipeline.stats.dropped_units > 0
-    assert pipeline._pending_bytes <= 20_000
+    assert pipeline.pending_bytes <= 20_000
     await pipeline.close()
     await pipeline.close()  # idempotent
