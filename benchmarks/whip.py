@@ -64,8 +64,8 @@ def serve(args: argparse.Namespace) -> int:
 # --- the WHIP publisher (own process) --------------------------------------------
 
 def publish_whip(args: argparse.Namespace) -> int:
-    from ingest.whip.client import WhipClient
-    from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
+    from tests.support.whip_client import WhipClient
+    from tests.support.synthetic import PatternVideoTrack, ToneAudioTrack
 
     width, height = (int(v) for v in args.size.split("x"))
 

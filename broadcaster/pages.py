@@ -1,4 +1,4 @@
-"""The web pages of ``player-demo/``: watch, go-live and console, plus their static files."""
+"""The web pages of ``broadcaster/player_demo/`` (package data): watch, go-live and console, plus their static files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "player-demo"
+PAGES_DIR = Path(__file__).resolve().parent / "player_demo"
 
 _SECURITY_HEADERS = {
     # Everything the pages need is served by this node; no inline script.

@@ -29,8 +29,8 @@ from broadcaster.keys import LIVE
 from ingest.media import MediaKind, MediaUnit
 from ingest.source import IngestHub, PublishSink
 from ingest.whip import WHIP_SESSIONS
-from ingest.whip.client import WhipClient, WhipClientError
-from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
+from tests.support.whip_client import WhipClient, WhipClientError
+from tests.support.synthetic import PatternVideoTrack, ToneAudioTrack
 from tests.support.whip import make_offer
 from tests.support.node import free_port
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ingest.whip import WHIP_SESSIONS, WhipOptions, add_whip_routes
-from ingest.whip.testing import RecordingHub
+from tests.support.whip_hub import RecordingHub
 from tests.support.whip import make_offer
 
 KEY = "live_b1_secret"

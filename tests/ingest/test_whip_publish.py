@@ -20,9 +20,9 @@ from aiohttp import web
 from ingest import flv
 from ingest.media import MediaKind, MediaUnit
 from ingest.whip import WHIP_SESSIONS, WhipOptions, WhipSessions, add_whip_routes
-from ingest.whip.client import WhipClient, WhipClientError
-from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
-from ingest.whip.testing import RecordingHub, RecordingSink
+from tests.support.whip_client import WhipClient, WhipClientError
+from tests.support.synthetic import PatternVideoTrack, ToneAudioTrack
+from tests.support.whip_hub import RecordingHub, RecordingSink
 
 KEY = "live_b1_secret"
 

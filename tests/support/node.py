@@ -44,8 +44,13 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    def __init__(self, data_dir: Path, *, log_path: Path | None = None, **options: object) -> None:
+    def __init__(self, data_dir: Path, *, log_path: Path | None = None, command: list[str] | None = None,
+                 cwd: Path | None = None, env: dict[str, str] | None = None, **options: object) -> None:
         self.data_dir = data_dir
+        #: how to run ``onair`` (default: this interpreter, ``-m broadcaster.cli``, from the checkout)
+        self.command = command or [sys.executable, "-m", "broadcaster.cli"]
+        self.cwd = cwd or Path(__file__).resolve().parents[2]
+        self.env = env if env is not None else dict(os.environ)
         self.http_port = int(options.pop("http_port", 0) or free_port())
         self.rtmp_port = int(options.pop("rtmp_port", 0) or free_port())
         self.options = {"reconnect_grace": 5, "ladder": "source,240p", "segment_target": 1, **options}
@@ -66,17 +71,16 @@ class NodeProcess:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "broadcaster.cli", "serve", "--host", "127.0.0.1",
+        args = [*self.command, "serve", "--host", "127.0.0.1",
                 "--http-port", str(self.http_port), "--rtmp-port", str(self.rtmp_port),
                 "--data-dir", str(self.data_dir), "--admin-token", ADMIN_TOKEN]
         for name, value in self.options.items():
             values = value if isinstance(value, (list, tuple)) else [value]
             for v in values:
                 args += ["--" + name.replace("_", "-"), str(v)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**self.env, "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=Path(__file__).resolve().parents[2])
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from ingest.whip.ice import restrict_host_addresses
-from ingest.whip.synthetic import PatternVideoTrack, ToneAudioTrack
+from tests.support.synthetic import PatternVideoTrack, ToneAudioTrack
 
 
 async def make_offer(video: bool = True, audio: bool = True) -> str:
