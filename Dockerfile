@@ -6,6 +6,8 @@ COPY pyproject.toml README.md ./
 COPY ingest ingest
 COPY broadcaster broadcaster
 COPY moderation moderation
+COPY player-demo player-demo
+COPY setup.py ./
 # a normal install (pages and model data are package data): nothing runs from the source tree
 RUN pip install --no-cache-dir . && rm -rf /src
 WORKDIR /app

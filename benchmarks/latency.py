@@ -47,7 +47,7 @@ part file mtime (the part's completion).  Also printed: answer time - first seen
 *Player* (``--player``, on by default).  After the polling phase, with the publisher still going, a
 headless Chromium (Debian's, through Playwright) opens the stream with hls.js: onair's watch page
 ``/watch/<id>`` (``window.onairPlayer.hls``), for nginx-rtmp a page with the same hls.js build and the
-same ``Hls`` config, copied at run time from ``broadcaster/player_demo/watch.js``.  From ``--player-settle`` (1) s
+same ``Hls`` config, copied at run time from ``player-demo/watch.js``.  From ``--player-settle`` (1) s
 after playback starts it samples every 0.5 s for ``--player-seconds`` (12): ``hls.latency`` (the
 player's distance from the live edge of the playlist it has), ``hls.targetLatency``,
 ``hls.lowLatencyMode``, whether the level details have parts, and the playhead's source media time (the
@@ -369,10 +369,10 @@ hls.attachMedia(video);
 
 
 def watch_page_hls_config() -> str:
-    """The ``Hls`` config object literal of broadcaster/player_demo/watch.js, so the nginx page plays exactly like it."""
-    found = re.search(r"new Hls\((\{[^}]*\})\)", (REPO / "broadcaster" / "player_demo" / "watch.js").read_text())
+    """The ``Hls`` config object literal of player-demo/watch.js, so the nginx page plays exactly like it."""
+    found = re.search(r"new Hls\((\{[^}]*\})\)", (REPO / "player-demo" / "watch.js").read_text())
     if found is None:
-        raise RuntimeError("broadcaster/player_demo/watch.js: no `new Hls({...})` to copy the player config from")
+        raise RuntimeError("player-demo/watch.js: no `new Hls({...})` to copy the player config from")
     return found.group(1)
 
 
@@ -533,7 +533,7 @@ http {{
       add_header Cache-Control no-cache;
       add_header Access-Control-Allow-Origin *;
     }}
-    location /vendor/ {{ alias {REPO}/broadcaster/player_demo/vendor/; }}
+    location /vendor/ {{ alias {REPO}/player-demo/vendor/; }}
     location / {{ root {self.prefix}/www; }}
   }}
 }}

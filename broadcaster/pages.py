@@ -1,4 +1,7 @@
-"""The web pages of ``broadcaster/player_demo/`` (package data): watch, go-live and console, plus their static files."""
+"""The web pages of ``player-demo/``: watch, go-live and console, plus their static files.
+
+In the source tree they are ``player-demo/`` at the top of the repository; a wheel installs them as package
+data in ``broadcaster/player_demo/`` (``setup.py`` maps the one onto the other)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-PAGES_DIR = Path(__file__).resolve().parent / "player_demo"
+_INSTALLED = Path(__file__).resolve().parent / "player_demo"
+PAGES_DIR = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "player-demo"
 
 _SECURITY_HEADERS = {
     # Everything the pages need is served by this node; no inline script.

@@ -1,4 +1,4 @@
-"""The watch page's chat (broadcaster/player_demo/chat.js) in headless Chromium: user text is
+"""The watch page's chat (player-demo/chat.js) in headless Chromium: user text is
 shown as text, never run; removals, pins, questions, viewers and reactions show."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """onair installed the normal way: its wheel ``pip install``-ed (not editable) into a fresh
 virtualenv, ``onair serve`` started from another directory.  The pages and static files
-(``broadcaster/player_demo``, hls.js included) are package data, so the node serves them
+(``player-demo/``, installed as ``broadcaster/player_demo``, hls.js included) are package data, so the node serves them
 from the install, not from a source tree.
 
 The wheel is built once per session.  To keep the test short, the fresh virtualenv gets
@@ -85,7 +85,7 @@ def test_onair_serve_from_another_directory_serves_the_pages(installed: Path, tm
         assert status == 200 and kind.startswith("text/html") and b"watch.js" in body
         status, kind, body = get("/static/vendor/hls.min.js")
         assert status == 200 and "javascript" in kind
-        assert body == (REPO / "broadcaster" / "player_demo" / "vendor" / "hls.min.js").read_bytes()
+        assert body == (REPO / "player-demo" / "vendor" / "hls.min.js").read_bytes()
     finally:
         node.stop()
     assert ADMIN_TOKEN not in node.log()
