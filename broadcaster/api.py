@@ -165,6 +165,10 @@ async def delete(request: web.Request) -> web.Response:
     if broadcast.status in (Status.LIVE, Status.RECONNECTING):
         raise web.HTTPConflict(text=f"broadcast {broadcast.id} is {broadcast.status.value}; end it first")
     await request.app[STORE].delete(broadcast.id)
+    from broadcaster.recordings import RECORDINGS  # (imports this module)
+
+    if RECORDINGS in request.app:  # media, MP4, poster, chat replay, chat history, moderation archive
+        await request.app[RECORDINGS].delete(broadcast.id, "admin", tombstone=False)
     hls_dir = request.app[CONFIG].hls_dir / broadcast.id
     await asyncio.to_thread(shutil.rmtree, hls_dir, True)
     log.info("broadcast %s deleted", broadcast.id)

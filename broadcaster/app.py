@@ -32,6 +32,7 @@ from broadcaster.metrics_http import metrics, metrics_listener
 from broadcaster.moderation_api import setup_moderation
 from broadcaster.orphans import OrphanSweeper
 from broadcaster.playback.node import setup_playback
+from broadcaster.recordings import setup_recordings
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from ingest.hls.watch import PlaylistWatch
@@ -145,4 +146,5 @@ def create_app(config: NodeConfig) -> web.Application:
     # after both: the gate reads bans from the moderation store and notices from the chat bus
     setup_playback(app)
     setup_key_rotation(app)  # after the chat: it listens on the chat's bus
+    setup_recordings(app)  # after chat and moderation: it records the relay's comments, erases both
     return app

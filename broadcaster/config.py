@@ -70,6 +70,14 @@ class NodeConfig:
     metrics_listen: str = ""
     #: log every HTTP request (method, path without the query, status, bytes, time) to onair.access
     access_log: bool = False
+    #: days an ended broadcast's recording is kept (0: until deleted); a broadcast may override it
+    retention_days: float = 0.0
+    #: object storage for recordings, ``s3://bucket/prefix`` (empty: kept in the data dir only)
+    recording_store: str = ""
+    #: the S3 API endpoint URL (empty: AWS's); credentials come from the usual AWS environment/files
+    recording_store_endpoint: str = ""
+    #: seconds the local copy of an uploaded recording is kept before it is served from the store only
+    recording_local_grace: float = 3600.0
 
     @property
     def read_coalesce(self) -> float:
@@ -124,6 +132,11 @@ _HELP = {
     "chat_joins_per_address": "new chat sockets per second one address may open (0: no limit)",
     "chat_comments_per_address": "chat comments per second from one address, all its viewers together (0: no limit)",
     "chat_reactions_per_address": "chat reactions per second from one address, all its viewers together (0: no limit)",
+    "retention_days": "days an ended broadcast's recording (video, MP4, poster, chat) is kept; 0 = until deleted "
+                      "(a broadcast may override it: PATCH /api/broadcasts/<id>/recording)",
+    "recording_store": "upload ready recordings to s3://bucket/prefix (off by default)",
+    "recording_store_endpoint": "S3 API endpoint URL for --recording-store (e.g. a MinIO or other S3-compatible server)",
+    "recording_local_grace": "seconds an uploaded recording's local copy is kept before it is removed",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -257,6 +270,12 @@ def validate(config: NodeConfig) -> None:
                  "chat_reactions_per_address"):
         if getattr(config, name) < 0:
             raise ConfigError(f"option {name}: must be >= 0 (0 turns the limit off)")
+    if config.retention_days < 0:
+        raise ConfigError("option retention_days: must be >= 0 (0 keeps recordings until deleted)")
+    if config.recording_store and not config.recording_store.startswith("s3://"):
+        raise ConfigError(f"option recording_store: {config.recording_store!r} is not s3://bucket/prefix")
+    if config.recording_local_grace < 0:
+        raise ConfigError("option recording_local_grace: must be >= 0")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 

@@ -295,6 +295,10 @@ async def erase_viewer(request: web.Request) -> web.Response:
     require_admin_403(request)
     viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
     result = await request.app[MOD_ACTIONS].erase_viewer(viewer_id, "admin")
+    from broadcaster.recordings import RECORDINGS  # (imports this module)
+
+    if RECORDINGS in request.app:  # every comment of theirs, also those older than the chat history
+        result["replay_comments_erased"] = await request.app[RECORDINGS].timeline.erase_viewer(viewer_id)
     log.info("viewer %s erased: %d comments removed from %d broadcasts", viewer_id,
              len(result["removed_comments"]), len(result["broadcasts"]))
     return web.json_response(result)

@@ -175,6 +175,8 @@ class ModerationStore(Protocol):
     async def viewer_comments(self, viewer_id: str) -> list[ArchivedComment]:
         """Everything archived for ``viewer_id`` within the retention, oldest first."""
     async def erase_viewer_comments(self, viewer_id: str) -> int: ...
+    async def erase_broadcast_comments(self, broadcast_id: str) -> int:
+        """Delete every archived comment of ``broadcast_id`` (its recording was deleted); how many."""
 
     def shared_limits(self) -> "SharedLimits":
         """The per-viewer limits every node must agree on, kept where every node sees them."""

@@ -43,6 +43,24 @@ return n
 """
 
 
+# KEYS[1] a viewer's archive, ARGV[1] a broadcast id: keep the other broadcasts' comments, in order
+_ERASE_BROADCAST = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+local kept, n = {}, 0
+for _, raw in ipairs(items) do
+  local ok, doc = pcall(cjson.decode, raw)
+  if ok and doc['broadcast_id'] == ARGV[1] then n = n + 1 else kept[#kept + 1] = raw end
+end
+if n > 0 then
+  local ttl = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for i = 1, #kept, 1000 do redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept))) end
+  if ttl > 0 and #kept > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+return n
+"""
+
+
 class RedisModerationStore:
     def __init__(self, url: str, *, prefix: str = "onair:mod:", retention: float = 7 * 24 * 3600.0) -> None:
         self.url = url
@@ -51,6 +69,7 @@ class RedisModerationStore:
         self._redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
                                      health_check_interval=5, retry_on_timeout=True)
         self._scrub = self._redis.register_script(_SCRUB)
+        self._erase_broadcast = self._redis.register_script(_ERASE_BROADCAST)
         self._archive = WriteBehind(self._archive_batch, name="moderation-archive")
 
     def _k(self, name: str, broadcast_id: str | None = None) -> str:
@@ -210,6 +229,15 @@ class RedisModerationStore:
             pipe.delete(key)
             n, _ = await pipe.execute()
         return int(n)
+
+    async def erase_broadcast_comments(self, broadcast_id: str) -> int:
+        """Drop the broadcast's comments from every viewer's archive (its recording is deleted).  The
+        archive is kept per viewer, so this scans the archive keys: an admin's rare, deliberate act."""
+        await self._archive.flush()
+        erased = 0
+        async for key in self._redis.scan_iter(match=self._k("archive:*"), count=500):
+            erased += int(await self._erase_broadcast(keys=[key], args=[broadcast_id]))
+        return erased
 
     def shared_limits(self) -> RedisSharedLimits:
         return RedisSharedLimits(self._redis, self.prefix)

@@ -238,6 +238,11 @@ class SqliteModerationStore:
         cur = await self._call(lambda db: db.execute("DELETE FROM archive WHERE viewer_id = ?", (viewer_id,)))
         return cur.rowcount
 
+    async def erase_broadcast_comments(self, broadcast_id: str) -> int:
+        await self._archive.flush()
+        cur = await self._call(lambda db: db.execute("DELETE FROM archive WHERE broadcast_id = ?", (broadcast_id,)))
+        return cur.rowcount
+
     async def _maybe_prune(self) -> None:
         if time.monotonic() - self._pruned_at > _PRUNE_EVERY:
             await self._call(self._prune)

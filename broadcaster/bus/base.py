@@ -138,7 +138,8 @@ class Bus(Protocol):
     async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> int:
         """Delete these comments from the stored history altogether (right of erasure:
         their text and author leave the store, not only the screens).  Returns how many."""
-    async def erase_history(self, broadcast_id: str) -> None: ...
+    async def erase_history(self, broadcast_id: str) -> None:
+        """Forget the broadcast's comments, reaction totals and pinned comment."""
 
     # --- reactions ---------------------------------------------------------------
     async def add_reactions(self, broadcast_id: str, channel: str, counts: dict[str, int], node_id: str) -> dict[str, int]:

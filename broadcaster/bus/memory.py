@@ -139,6 +139,8 @@ class MemoryBus:
     async def erase_history(self, broadcast_id: str) -> None:
         self._history.pop(broadcast_id, None)
         self._removed.pop(broadcast_id, None)
+        self._reactions.pop(broadcast_id, None)
+        self._pinned.pop(broadcast_id, None)
 
     async def add_reactions(self, broadcast_id: str, channel: str, counts: dict[str, int], node_id: str) -> dict[str, int]:
         totals = self._reactions[broadcast_id]

@@ -323,8 +323,8 @@ class RedisBus:
         return int(await self._call(lambda: self._forget(keys=keys, args=list(comment_ids))))
 
     async def erase_history(self, broadcast_id: str) -> None:
-        await self._call(lambda: self._redis.delete(self._key(broadcast_id, "hist"),
-                                                    self._key(broadcast_id, "removed")))
+        await self._call(lambda: self._redis.delete(*(self._key(broadcast_id, name) for name in
+                                                      ("hist", "removed", "reactions", "pinned"))))
 
     # --- reactions -----------------------------------------------------------------
     async def add_reactions(self, broadcast_id: str, channel: str, counts: dict[str, int], node_id: str) -> dict[str, int]:

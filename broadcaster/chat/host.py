@@ -7,7 +7,7 @@ events for their viewers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from broadcaster.bus import Bus, Held
 from broadcaster.chat import protocol as proto
@@ -16,21 +16,36 @@ from broadcaster.chat.comments import comment_fields, comment_json
 from broadcaster.chat.room import channel_of
 
 
+class ChatRecorder(Protocol):
+    """Keeps what the chat publishes for the recordings' chat replay (``broadcaster.recordings``)."""
+
+    async def comment(self, broadcast_id: str, comment: dict[str, Any]) -> None: ...
+    async def comment_removed(self, broadcast_id: str, comment_id: str) -> None: ...
+    async def reactions(self, broadcast_id: str, counts: dict[str, int]) -> None: ...
+
+
 class HostActions:
     def __init__(self, bus: Bus, bans: ChatBans) -> None:
         self.bus = bus
         self.bans = bans
+        #: every published comment and removal goes to it too (set by the recordings, when there)
+        self.recorder: ChatRecorder | None = None
 
     async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None,
                               address: str | None = None) -> int:
         """Give ``comment`` (from ``new_comment``) its seq and publish it everywhere; with
         ``author_id``, raise ``Banned`` instead if that viewer (or its ``address``) is banned."""
         body = comment_json({k: v for k, v in comment.items() if k != "seq"})
-        return await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body, author_id, address)
+        seq = await self.bus.post_comment(broadcast_id, channel_of(broadcast_id), body, author_id, address)
+        if self.recorder is not None:
+            await self.recorder.comment(broadcast_id, {**comment, "seq": seq})
+        return seq
 
     async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
         """Remove from history and from every viewer's screen on every node."""
         known = await self.bus.remove_comment(broadcast_id, comment_id)
+        if self.recorder is not None:
+            await self.recorder.comment_removed(broadcast_id, comment_id)
         await self.bus.publish(channel_of(broadcast_id), proto.event("comment_removed", id=comment_id))
         return known
 

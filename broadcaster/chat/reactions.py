@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 
 from broadcaster.bus import Bus, BusUnavailable
+from broadcaster.chat.host import HostActions
 from broadcaster.chat.rooms import RoomSync
 
 
-async def send_reactions(bus: Bus, rooms: RoomSync, node_id: str, tick: float) -> None:
-    """The reaction loop (one task per node)."""
+async def send_reactions(bus: Bus, rooms: RoomSync, node_id: str, tick: float, host: HostActions | None = None) -> None:
+    """The reaction loop (one task per node); what the bus took goes to ``host``'s recorder too."""
     while True:
         await rooms.wait_for_rooms()
         await asyncio.sleep(max(tick, 0.1))
@@ -26,6 +27,8 @@ async def send_reactions(bus: Bus, rooms: RoomSync, node_id: str, tick: float) -
             counts, room.local_reactions = room.local_reactions, {}
             try:
                 await bus.add_reactions(room.broadcast_id, room.channel, counts, node_id)
+                if host is not None and host.recorder is not None:
+                    await host.recorder.reactions(room.broadcast_id, counts)
             except BusUnavailable:
                 # Keep them for the next tick: nothing lost while Redis restarts.
                 for kind, n in counts.items():

@@ -33,7 +33,7 @@ from broadcaster.chat.admission import Admission
 from broadcaster.chat.bans import ChatBans
 from broadcaster.chat.comments import new_comment
 from broadcaster.chat.fanout import FanOut
-from broadcaster.chat.host import HostActions
+from broadcaster.chat.host import ChatRecorder, HostActions
 from broadcaster.chat.identity import Identity
 from broadcaster.chat.incoming import Abusive, Incoming
 from broadcaster.chat.metrics import ChatMetrics
@@ -72,7 +72,8 @@ class ChatRelay:
     async def start(self, secret_candidate: bytes) -> None:
         self.secret = await self.bus.cluster_secret(secret_candidate)
         self._tasks = [asyncio.create_task(self.fanout.run(), name="chat-tick"),
-                       asyncio.create_task(send_reactions(self.bus, self.room_sync, self.node_id, self.settings.tick),
+                       asyncio.create_task(send_reactions(self.bus, self.room_sync, self.node_id, self.settings.tick,
+                                                          self.host),
                                            name="chat-reactions"),
                        asyncio.create_task(self._presence_loop(), name="chat-presence")]
 
@@ -184,6 +185,24 @@ class ChatRelay:
         self.fanout.flush(tick_no)
 
     # --- host actions (the moderation API's calls; see host.py) ------------------------
+    @property
+    def recorder(self) -> ChatRecorder | None:
+        return self.host.recorder
+
+    @recorder.setter
+    def recorder(self, recorder: ChatRecorder | None) -> None:
+        self.host.recorder = recorder
+
+    async def erase_broadcast_chat(self, broadcast_id: str) -> None:
+        """Forget the broadcast's chat (its recording is deleted): the bus's history, reaction totals and
+        pinned comment, and what this node's room keeps of them for joiners."""
+        await self.bus.erase_history(broadcast_id)
+        room = self.rooms.get(broadcast_id)
+        if room is not None:
+            room.recent.clear()
+            room.reaction_totals = {}
+            room.pinned = None
+
     async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None,
                               address: str | None = None) -> int:
         return await self.host.publish_comment(broadcast_id, comment, author_id, address)
