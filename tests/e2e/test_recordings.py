@@ -35,6 +35,7 @@ from tests.broadcaster.chat_support import Viewer, connect
 from tests.support.hls import fetch
 from tests.support.node import ADMIN_TOKEN, NodeProcess
 from tests.support.publish import ffmpeg_publish
+from tests.support.watch import open_watch_page
 
 pytestmark = pytest.mark.e2e
 
@@ -220,6 +221,52 @@ def test_erasing_a_viewer_removes_their_comments_from_chat_url(recorded: Broadca
     ids = {e.get("id") for e in entries}
     assert recorded.erased_ids and not ids & set(recorded.erased_ids)
     assert len([e for e in entries if e["type"] == "comment"]) == len(recorded.comments) - 1 - len(recorded.erased_ids)
+
+
+_WATCH_APPEARANCES = """() => {
+  const video = document.getElementById('video');
+  video.pause();
+  window.seen = {};
+  const note = () => {
+    for (const li of document.querySelectorAll('#replay li')) {
+      if (!li.hidden && !(li.dataset.id in window.seen)) window.seen[li.dataset.id] = video.currentTime;
+    }
+  };
+  new MutationObserver(note).observe(document.getElementById('replay'),
+                                     {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def test_the_replay_page_shows_each_comment_when_the_video_reaches_it(recorded: Broadcast, chromium: Any) -> None:
+    bid = recorded.id
+    page, errors = open_watch_page(chromium, f"{recorded.node.base}/watch/{bid}")
+    page.wait_for_function("() => window.onairReplay && window.onairReplay.ready", timeout=20_000)
+    assert page.evaluate("document.getElementById('video').poster").endswith(f"/recordings/{bid}/poster.jpg")
+    assert page.evaluate("document.getElementById('chat').hidden") is True
+    replay = _replay_playlist(recorded)
+    shown = [c for c in recorded.comments if c["id"] != recorded.removed_id and c["id"] not in recorded.erased_ids]
+    target = shown[-3]  # posted after the publisher's reconnect
+    moment = _position(replay, target["ts"] / 1000)
+    page.evaluate(_WATCH_APPEARANCES)
+    page.evaluate(f"() => {{ const v = document.getElementById('video'); v.currentTime = {moment - 3}; v.play(); }}")
+    page.wait_for_function(f"() => '{target['id']}' in window.seen", timeout=20_000)
+    seen = page.evaluate("window.seen")
+    assert abs(seen[target["id"]] - moment) <= 1.0, (seen[target["id"]], moment)
+    # everything said before it is shown (questions in their list), the removed comment never
+    earlier = [c for c in shown if _position(replay, c["ts"] / 1000) < moment - 3]
+    assert {c["id"] for c in earlier} <= set(seen)
+    question = next(c for c in shown if c["question"])
+    assert page.evaluate(f"document.querySelector('#replay-questions li[data-id=\"{question['id']}\"]') !== null")
+    # seeking back before it hides it again
+    page.evaluate(f"() => {{ const v = document.getElementById('video'); v.pause(); v.currentTime = {moment - 2}; }}")
+    page.wait_for_function(f"() => document.querySelector('#replay li[data-id=\"{target['id']}\"]').hidden",
+                           timeout=5_000)
+    assert page.evaluate(f"document.querySelector('#replay li[data-id=\"{earlier[-1]['id']}\"]').hidden") is False
+    assert recorded.removed_id not in page.evaluate("window.seen")
+    assert page.evaluate(f"document.querySelector('[data-id=\"{recorded.removed_id}\"]')") is None
+    assert page.evaluate("document.querySelectorAll('#reaction-strip .reaction-mark').length") >= 1
+    assert errors == []
+    page.close()
 
 
 def test_delete_removes_every_file_and_record(recorded: Broadcast) -> None:
