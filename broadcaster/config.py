@@ -274,6 +274,11 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("option retention_days: must be >= 0 (0 keeps recordings until deleted)")
     if config.recording_store and not config.recording_store.startswith("s3://"):
         raise ConfigError(f"option recording_store: {config.recording_store!r} is not s3://bucket/prefix")
+    if config.recording_store:
+        import importlib.util
+
+        if importlib.util.find_spec("aiobotocore") is None:
+            raise ConfigError("option recording_store: needs aiobotocore (pip install 'onair[s3]')")
     if config.recording_local_grace < 0:
         raise ConfigError("option recording_local_grace: must be >= 0")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -126,7 +126,13 @@ async def delete(request: web.Request) -> web.Response:
     if broadcast.status.value in ("live", "reconnecting"):
         raise web.HTTPConflict(text=f"broadcast {broadcast.id} is {broadcast.status.value}; end it first")
     service = request.app[RECORDINGS]
-    gone = await service.delete(broadcast.id, "admin")
+    try:
+        gone = await service.delete(broadcast.id, "admin")
+    except Exception as exc:  # noqa: BLE001 - the object storage's (botocore's) errors, whatever their type
+        if service.uploader is None:
+            raise
+        raise web.HTTPBadGateway(text=f"the object storage refused the deletion ({type(exc).__name__}); "
+                                      "nothing was deleted, try again") from None
     return web.json_response(describe(request, broadcast, gone, None))
 
 

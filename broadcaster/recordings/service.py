@@ -160,7 +160,7 @@ class RecordingService:
                 days = saved.retention_days if saved.retention_days is not None else self.retention_days
                 log.info("recording %s expired (retention %g days): deleting it", broadcast_id, days)
                 await self.delete(broadcast_id, "retention")
-            elif self.uploader is not None:
+            elif self.uploader is not None and saved.status is RecordingStatus.READY:
                 await self.uploader.step(self, broadcast_id, saved)
 
     async def make(self, broadcast_id: str) -> RecordingMeta:
@@ -209,6 +209,7 @@ class RecordingService:
             current = self.meta(broadcast_id) or RecordingMeta()
             directory = self.directory(broadcast_id)
             if self.uploader is not None and current.upload in ("uploaded", "uploading", "failed"):
+                # first: if the storage cannot be reached nothing is deleted, and a retry can finish it
                 await self.uploader.remove(broadcast_id)
             await asyncio.to_thread(shutil.rmtree, self.hls_dir(broadcast_id), True)
             for name in (MP4, POSTER):

@@ -2,6 +2,8 @@
 
 - A node killed (``kill -9``) mid-broadcast and restarted on its data dir: the recording made when the
   broadcast ends holds the media from before the crash (and what came after, past a discontinuity).
+- Object storage (moto's S3 API server): a failed upload is reported and retried; the uploaded MP4
+  is checked, served from the storage once the local copy is gone, and deleted with the recording.
 - Retention: a recording whose (per-broadcast) retention has passed is deleted by the node on its
   own, logged, with every file and every chat, reaction and archive record, here in Redis.
 """
@@ -12,6 +14,7 @@ import asyncio
 import json
 import subprocess
 import time
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -21,6 +24,7 @@ import redis
 from tests.broadcaster.chat_support import connect
 from tests.support.node import NodeProcess
 from tests.support.publish import ffmpeg_publish
+from tests.support.s3 import MotoServer, moto_server  # noqa: F401
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +69,7 @@ def test_a_killed_node_keeps_the_media_from_before_the_crash_in_the_recording(no
     recording = _wait_recording(node, bid, "ready", 30)
     assert recording["duration"] >= written * 0.9 + 2
     mp4 = tmp_path / "crash.mp4"
-    with __import__("urllib.request").request.urlopen(recording["mp4_url"], timeout=30) as resp:
+    with urllib.request.urlopen(recording["mp4_url"], timeout=30) as resp:
         mp4.write_bytes(resp.read())
     probe = json.loads(subprocess.run(
         [ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", str(mp4)],
@@ -139,3 +143,62 @@ def test_retention_expiry_deletes_the_recording_and_its_records_in_redis(node_fa
     # the other broadcast lost nothing
     assert _archived(client, other) == 1 and any(k.startswith("onair:rec:") for k in _keys_of(client, other))
     client.close()
+
+
+def test_with_object_storage_the_recording_is_uploaded_retried_served_and_deleted(
+        node_factory, moto_server: MotoServer, ffprobe: str, tmp_path) -> None:  # noqa: F811
+    s3 = moto_server.client()
+    node: NodeProcess = node_factory(recording_store="s3://onair-recs/prod", recording_store_endpoint=moto_server.url,
+                                     recording_local_grace=3)
+    doc = node.create_broadcast("stored")
+    bid, key = doc["id"], doc["stream_key"]
+    publisher = ffmpeg_publish(node.rtmp_url(key), seconds=4)
+    node.wait_media(bid)
+    assert publisher.wait(timeout=30) == 0
+    assert node.request("POST", f"/api/broadcasts/{bid}/end")[0] == 200
+    # the bucket does not exist yet: the upload fails, is reported, and retried
+    deadline = time.monotonic() + 30
+    recording: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        recording = node.request("GET", f"/api/broadcasts/{bid}/recording", token=None)[1]
+        if (recording.get("storage") or {}).get("state") == "failed":
+            break
+        time.sleep(0.2)
+    storage = recording["storage"]
+    assert storage["state"] == "failed" and storage["attempts"] >= 1 and "NoSuchBucket" in storage["error"], storage
+    assert recording["status"] == "ready"  # served from the local copy meanwhile
+    s3.create_bucket(Bucket="onair-recs")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        recording = node.request("GET", f"/api/broadcasts/{bid}/recording", token=None)[1]
+        if recording["storage"]["state"] == "uploaded":
+            break
+        time.sleep(0.2)
+    assert recording["storage"]["state"] == "uploaded" and recording["storage"]["attempts"] >= 2, recording
+    head = s3.head_object(Bucket="onair-recs", Key=f"prod/{bid}/recording.mp4")
+    assert head["ContentLength"] == recording["size"]
+    assert f"recording {bid}: upload attempt 1 failed" in node.log()
+
+    # after the grace the local copy goes; the MP4 is then served from the storage (presigned redirect)
+    local = node.data_dir / "recordings" / bid / "recording.mp4"
+    deadline = time.monotonic() + 30
+    while local.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not local.exists()
+    assert node.request("GET", f"/api/broadcasts/{bid}/recording", token=None)[1]["storage"]["local_copy"] is False
+    mp4 = tmp_path / "stored.mp4"
+    with urllib.request.urlopen(recording["mp4_url"], timeout=30) as resp:  # follows the redirect
+        assert resp.url.startswith(moto_server.url)
+        mp4.write_bytes(resp.read())
+    assert mp4.stat().st_size == recording["size"]
+    probe = json.loads(subprocess.run([ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                                       str(mp4)], capture_output=True, check=True).stdout)
+    assert sorted(s["codec_name"] for s in probe["streams"]) == ["aac", "h264"]
+    assert abs(float(probe["format"]["duration"]) - recording["duration"]) <= 0.5
+    request = urllib.request.Request(recording["mp4_url"], headers={"Range": "bytes=0-99"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 206 and resp.read() == mp4.read_bytes()[:100]
+
+    status, gone = node.request("DELETE", f"/api/broadcasts/{bid}/recording")
+    assert status == 200 and gone["status"] == "deleted"
+    assert s3.list_objects_v2(Bucket="onair-recs").get("KeyCount", 0) == 0
