@@ -48,6 +48,7 @@ class Broadcast:
     node: NodeProcess
     id: str
     host_token: str
+    stream_key: str
     #: the comments as the chat published them (id, ts, text, question), in order
     comments: list[dict[str, Any]] = field(default_factory=list)
     removed_id: str = ""
@@ -74,14 +75,15 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"{what} not within {timeout} s")
 
 
-async def _chat_while_publishing(node: NodeProcess, bid: str, host: str, record: Broadcast) -> None:
+async def _chat_while_publishing(record: Broadcast) -> None:
     """Publish HALF s, let the publisher drop and come back for HALF s more, commenting every 2 s."""
     loop = asyncio.get_running_loop()
+    node, bid = record.node, record.id
     async with aiohttp.ClientSession() as session:
         alice = await connect(f"{node.ws_base}/ws/{bid}", session, name="alice")
         bob = await connect(f"{node.ws_base}/ws/{bid}", session, name="bob")
         record.erased_viewer = bob.events[0]["you"]["id"]
-        first = ffmpeg_publish(node.rtmp_url(_key(node, bid)), seconds=HALF)
+        first = ffmpeg_publish(node.rtmp_url(record.stream_key), seconds=HALF)
         await loop.run_in_executor(None, node.wait_media, bid)
         second: subprocess.Popen[bytes] | None = None
         k = 0
@@ -90,7 +92,7 @@ async def _chat_while_publishing(node: NodeProcess, bid: str, host: str, record:
             if first.poll() is not None and second is None:
                 assert first.returncode == 0, first.stderr.read().decode() if first.stderr else ""
                 await loop.run_in_executor(None, node.wait_status, bid, "reconnecting", 15)
-                second = ffmpeg_publish(node.rtmp_url(_key(node, bid)), seconds=HALF)
+                second = ffmpeg_publish(node.rtmp_url(record.stream_key), seconds=HALF)
             author: Viewer = bob if k in (2, 6) else alice
             await author.comment(f"moment {k} of the show", question=(k == 4))
             echo = await alice.expect("comment", text=f"moment {k} of the show", timeout=10)
@@ -104,17 +106,10 @@ async def _chat_while_publishing(node: NodeProcess, bid: str, host: str, record:
         assert second.returncode == 0, second.stderr.read().decode() if second.stderr else ""
         record.removed_id = record.comments[3]["id"]
         status, doc = await loop.run_in_executor(None, lambda: node.request(
-            "DELETE", f"/api/broadcasts/{bid}/moderation/comments/{record.removed_id}", token=host))
+            "DELETE", f"/api/broadcasts/{bid}/moderation/comments/{record.removed_id}", token=record.host_token))
         assert status == 200, doc
         for viewer in (alice, bob):
             await viewer.ws.close()
-
-
-_KEYS: dict[str, str] = {}
-
-
-def _key(node: NodeProcess, bid: str) -> str:
-    return _KEYS[bid]
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +118,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broadcast]:
     node.start()
     try:
         doc = node.create_broadcast("recorded")
-        _KEYS[doc["id"]] = doc["stream_key"]
-        record = Broadcast(node, doc["id"], doc["host_token"])
-        asyncio.run(_chat_while_publishing(node, doc["id"], doc["host_token"], record))
+        record = Broadcast(node, doc["id"], doc["host_token"], doc["stream_key"])
+        asyncio.run(_chat_while_publishing(record))
         assert node.request("POST", f"/api/broadcasts/{record.id}/end")[0] == 200
         ended = time.monotonic()
         duration = 2 * HALF
