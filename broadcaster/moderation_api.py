@@ -298,7 +298,7 @@ async def erase_viewer(request: web.Request) -> web.Response:
     from broadcaster.recordings import RECORDINGS  # (imports this module)
 
     if RECORDINGS in request.app:  # every comment of theirs, also those older than the chat history
-        result["replay_comments_erased"] = await request.app[RECORDINGS].timeline.erase_viewer(viewer_id)
+        result["replay_comments_erased"] = await request.app[RECORDINGS].erase_viewer(viewer_id)
     log.info("viewer %s erased: %d comments removed from %d broadcasts", viewer_id,
              len(result["removed_comments"]), len(result["broadcasts"]))
     return web.json_response(result)

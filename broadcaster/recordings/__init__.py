@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
-from broadcaster.keys import CONFIG
+from broadcaster.keys import CONFIG, STORE
 from broadcaster.recordings.api import RECORDINGS, add_routes
 from broadcaster.recordings.service import RecordingService
 from broadcaster.recordings.timeline import ChatTimeline, RedisTimeline, SqliteTimeline
@@ -42,6 +42,10 @@ def setup_recordings(app: web.Application, *, scan_interval: float = 2.0) -> Non
         else:
             timeline = SqliteTimeline(config.data_dir / "recordings.db")
         await timeline.open()
+        async def ended_at(broadcast_id: str) -> float | None:
+            broadcast = await app[STORE].get(broadcast_id)
+            return broadcast.ended_at if broadcast is not None else None
+
         uploader = None
         if config.recording_store:
             from broadcaster.recordings.storage import ObjectStore, Uploader
@@ -52,7 +56,8 @@ def setup_recordings(app: web.Application, *, scan_interval: float = 2.0) -> Non
                                    scan_interval=scan_interval,
                                    erase_chat=lambda bid: app[CHAT_RELAY].erase_broadcast_chat(bid),
                                    erase_archive=lambda bid: app[MOD_STORE].erase_broadcast_comments(bid),
-                                   uploader=uploader)
+                                   uploader=uploader, ended_at=ended_at)
+        service.start()
         app[RECORDINGS] = service
         if CHAT_RELAY in app:
             app[CHAT_RELAY].recorder = service
@@ -63,6 +68,7 @@ def setup_recordings(app: web.Application, *, scan_interval: float = 2.0) -> Non
             await task
         if CHAT_RELAY in app:
             app[CHAT_RELAY].recorder = None
+        await service.close()
         if uploader is not None:
             await uploader.close()
         await timeline.close()

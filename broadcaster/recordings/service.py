@@ -18,6 +18,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,33 @@ from broadcaster.recordings.meta import MP4, POSTER, RecordingMeta, RecordingSta
 from broadcaster.recordings.remux import RemuxError, poster, remux, replay_playlist, top_rendition
 from broadcaster.recordings.timeline import ChatTimeline
 from ingest.hls.store import INDEX, MASTER
+from moderation.write_behind import WriteBehind
 
 log = logging.getLogger("onair.recordings")
 
 DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Comment:
+    broadcast_id: str
+    comment: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Removed:
+    broadcast_id: str
+    comment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reactions:
+    broadcast_id: str
+    second: int
+    counts: dict[str, int]
+
+
+_TimelineOp = _Comment | _Removed | _Reactions
 
 
 def _ended(hls_dir: Path) -> bool:
@@ -49,7 +73,8 @@ class RecordingService:
                  scan_interval: float = 2.0,
                  erase_chat: Callable[[str], Awaitable[None]] | None = None,
                  erase_archive: Callable[[str], Awaitable[int]] | None = None,
-                 uploader: Any = None) -> None:
+                 uploader: Any = None,
+                 ended_at: Callable[[str], Awaitable[float | None]] | None = None) -> None:
         self.hls_root = data_dir / "hls"
         self.root = data_dir / "recordings"
         self.timeline = timeline
@@ -58,7 +83,29 @@ class RecordingService:
         self._erase_chat = erase_chat
         self._erase_archive = erase_archive
         self.uploader = uploader
+        self._ended_at = ended_at
         self._locks: dict[str, asyncio.Lock] = {}
+        #: what the chat relay records, written behind its comments and reactions (in order), so a
+        #: comment's way to the screens never waits for the timeline's store; readers flush it first
+        self._writes: WriteBehind[_TimelineOp] = WriteBehind(self._write_ops, name="chat-timeline")
+
+    def start(self) -> None:
+        self._writes.start()
+
+    async def close(self) -> None:
+        await self._writes.close()
+
+    async def _write_ops(self, ops: list[_TimelineOp]) -> None:
+        for op in ops:
+            try:
+                if isinstance(op, _Comment):
+                    await self.timeline.add_comment(op.broadcast_id, op.comment)
+                elif isinstance(op, _Removed):
+                    await self.timeline.remove_comment(op.broadcast_id, op.comment_id)
+                else:
+                    await self.timeline.add_reactions(op.broadcast_id, op.second, op.counts)
+            except Exception:  # noqa: BLE001 - the chat goes on; the replay misses this one
+                log.exception("broadcast %s: the chat timeline lost a %s", op.broadcast_id, type(op).__name__[1:])
 
     def directory(self, broadcast_id: str) -> Path:
         return self.root / broadcast_id
@@ -107,29 +154,25 @@ class RecordingService:
                 return MediaClock([])
 
         media_clock = await asyncio.to_thread(clock)
+        await self._writes.flush()
         comments = await self.timeline.comments(broadcast_id)
         reactions = await self.timeline.reactions(broadcast_id)
         return replay_entries(media_clock, comments, reactions)
 
-    # --- the chat relay's recorder (never raises: the chat goes on if the timeline fails) -----
+    # --- the chat relay's recorder (queued; a failed write is logged, the chat goes on) -----------
     async def comment(self, broadcast_id: str, comment: dict[str, Any]) -> None:
-        try:
-            await self.timeline.add_comment(broadcast_id, comment)
-        except Exception:  # noqa: BLE001
-            log.exception("broadcast %s: comment %s not kept for the replay", broadcast_id, comment.get("id"))
+        await self._writes.submit(_Comment(broadcast_id, comment))
 
     async def comment_removed(self, broadcast_id: str, comment_id: str) -> None:
-        try:
-            await self.timeline.remove_comment(broadcast_id, comment_id)
-        except Exception:  # noqa: BLE001
-            log.exception("broadcast %s: removed comment %s still in the replay timeline", broadcast_id,
-                          comment_id)
+        await self._writes.submit(_Removed(broadcast_id, comment_id))
 
     async def reactions(self, broadcast_id: str, counts: dict[str, int]) -> None:
-        try:
-            await self.timeline.add_reactions(broadcast_id, int(time.time()), counts)
-        except Exception:  # noqa: BLE001
-            log.exception("broadcast %s: reactions not kept for the replay", broadcast_id)
+        await self._writes.submit(_Reactions(broadcast_id, int(time.time()), dict(counts)))
+
+    async def erase_viewer(self, viewer_id: str) -> int:
+        """Right of erasure: every comment ``viewer_id`` wrote leaves every chat replay."""
+        await self._writes.flush()
+        return await self.timeline.erase_viewer(viewer_id)
 
     # --- making -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -170,7 +213,8 @@ class RecordingService:
                 return saved
             directory = self.directory(broadcast_id)
             hls_dir = self.hls_dir(broadcast_id)
-            ended_at = saved.ended_at or time.time()
+            ended_at = saved.ended_at or (await self._ended_at(broadcast_id) if self._ended_at else None) \
+                or time.time()
             started = time.monotonic()
 
             def work() -> tuple[Any, int]:
@@ -214,6 +258,7 @@ class RecordingService:
             await asyncio.to_thread(shutil.rmtree, self.hls_dir(broadcast_id), True)
             for name in (MP4, POSTER):
                 (directory / name).unlink(missing_ok=True)
+            await self._writes.flush()
             await self.timeline.erase_broadcast(broadcast_id)
             if self._erase_chat is not None:
                 await self._erase_chat(broadcast_id)
