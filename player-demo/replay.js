@@ -83,7 +83,8 @@
       mark.dataset.t = String(second.t);
       mark.style.left = (100 * second.t / duration).toFixed(2) + "%";
       mark.style.height = (30 + 70 * total / peak).toFixed(0) + "%";
-      mark.title = clock(second.t) + " · " + Object.entries(second.counts).map(([k, n]) => (ICON[k] || k) + " " + n).join(" ");
+      const described = Object.entries(second.counts).map(([k, n]) => (ICON[k] || k) + " " + n);
+      mark.title = clock(second.t) + " · " + described.join(" ");
       mark.textContent = top ? (ICON[top[0]] || "") : "";
       els.strip.append(mark);
     }

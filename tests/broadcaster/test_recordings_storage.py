@@ -14,7 +14,8 @@ from broadcaster.recordings.storage import MIN_PART, ObjectStore
 from tests.support.s3 import MotoServer, moto_server  # noqa: F401
 
 
-async def test_a_large_file_goes_up_in_parts_and_is_checked(moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
+async def test_a_large_file_goes_up_in_parts_and_is_checked(moto_server: MotoServer,  # noqa: F811
+                                                             tmp_path: Path) -> None:
     moto_server.client().create_bucket(Bucket="recs")
     store = ObjectStore.from_url("s3://recs/onair/", moto_server.url, part_size=MIN_PART)
     assert (store.bucket, store.prefix) == ("recs", "onair")

@@ -270,9 +270,8 @@ def test_delete_removes_every_file_and_record(recorded: Broadcast) -> None:
 
     def rows() -> dict[str, int]:
         with sqlite3.connect(data / "recordings.db") as db:
-            counts = {"comments": db.execute("SELECT count(*) FROM comments WHERE broadcast_id = ?", (bid,)).fetchone()[0],
-                      "reactions": db.execute("SELECT count(*) FROM reactions WHERE broadcast_id = ?",
-                                              (bid,)).fetchone()[0]}
+            counts = {table: db.execute(f"SELECT count(*) FROM {table} WHERE broadcast_id = ?", (bid,)).fetchone()[0]
+                      for table in ("comments", "reactions")}
         with sqlite3.connect(data / "moderation.db") as db:
             counts["archive"] = db.execute("SELECT count(*) FROM archive WHERE broadcast_id = ?", (bid,)).fetchone()[0]
         return counts
