@@ -90,3 +90,14 @@ def test_resolve_refuses_escapes(tmp_path: Path):
     for rel in ("../x.ts", "a/../../x.ts", "", "a//b.ts", "/etc/passwd", "a\\..\\b"):
         assert resolve(tmp_path, "b1", rel) is None
     assert resolve(tmp_path, "..", "x.ts") is None
+
+
+def test_cache_lifetimes_follow_the_part_and_target_durations():
+    from broadcaster import hls_cache
+
+    # a 404 for an object that may be written soon: at most a part target, in whole seconds
+    assert hls_cache.not_found(0.5) == "no-cache"
+    assert hls_cache.not_found(1.5) == "public, max-age=1"
+    # a blocking reload's answer: as long as the origin would hold such a request (three target durations)
+    assert hls_cache.blocking_reload(2.0) == "public, max-age=6"
+    assert hls_cache.blocking_reload(0.2) == "public, max-age=1"
