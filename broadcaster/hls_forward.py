@@ -184,8 +184,9 @@ def setup_hls_forward(app: web.Application, redis_key: web.AppKey[Redis]) -> Non
         nodes = RedisNodes(app[redis_key], config.node_id, advertised(config), ttl=config.lease_ttl)
         await nodes.announce()
         heartbeat = asyncio.create_task(nodes.run(), name="node-directory")
-        # A held request may wait three target durations on the other node; connecting is quick or never.
-        timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
+        # A held request may wait three target durations on the other node; connecting is quick or never
+        # (the socket's connect only: waiting for a pooled connection under load is no sign of a dead node).
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT,
                                         sock_read=max(30.0, 3 * config.segment_target + 10))
         client = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
                                        connector=aiohttp.TCPConnector(limit=1024, limit_per_host=512))

@@ -128,6 +128,10 @@ async def test_node_b_streams_node_a_broadcast_through_with_its_cache_headers(no
         # a missing object: A's 404, as A says it
         async with http.get(f"{b.base}/hls/{BROADCAST}/source/s3.p0.m4s") as resp:
             assert resp.status == 404 and resp.headers["Cache-Control"] == "no-cache"
+        # names the origin refuses are refused on B before anything is forwarded
+        for bad in ("source/..%2f..%2fnode.log", "source/index.exe", "..%2f..%2fonair.db"):
+            async with http.get(f"{b.base}/hls/{BROADCAST}/{bad}") as resp:
+                assert resp.status == 404, bad
         # a forwarded request is answered where it arrives, never forwarded again (no loops)
         async with http.get(f"{b.base}/hls/{BROADCAST}/source/index.m3u8", headers={HOP_HEADER: "x"}) as resp:
             assert resp.status == 404
