@@ -39,7 +39,7 @@ from yarl import URL
 from broadcaster import hls_cache
 from broadcaster.config import advertised
 from broadcaster.http_errors import json_error
-from broadcaster.keys import CONFIG, LIVE, STORE
+from broadcaster.keys import CONFIG, LIVE, METRICS, STORE
 from broadcaster.nodes import NodeDirectory, RedisNodes
 from broadcaster.registry import Broadcast
 
@@ -143,7 +143,9 @@ async def forward_if_elsewhere(request: web.Request, broadcast_id: str, rel: str
                           **{**headers, "Cache-Control": "no-cache"})
     if isinstance(found, Local):
         return None
+    outcomes = request.app[METRICS].hls_forwarded
     if isinstance(found, Gone):
+        outcomes.labels("gone").inc()
         return _gone(request, broadcast_id, headers)
     url = URL(f"{found.base_url}/hls/{broadcast_id}/{rel}", encoded=True)
     if request.rel_url.raw_query_string:
@@ -160,6 +162,7 @@ async def forward_if_elsewhere(request: web.Request, broadcast_id: str, rel: str
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
+            outcomes.labels("forwarded").inc()
             return response
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         router.forget(broadcast_id)
@@ -168,6 +171,7 @@ async def forward_if_elsewhere(request: web.Request, broadcast_id: str, rel: str
             raise ConnectionResetError(f"the node {found.node_id} stopped answering mid-response") from exc
         log.info("broadcast %s: its node %s at %s does not answer (%s)", broadcast_id, found.node_id,
                  found.base_url, type(exc).__name__)
+        outcomes.labels("unreachable").inc()
         return _gone(request, broadcast_id, headers)
 
 

@@ -7,6 +7,7 @@ publishes on A's playlist watch, so a held request on B is seen waiting on A.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from broadcaster import hls_cache
 from broadcaster.app import create_app
 from broadcaster.config import ConfigError, NodeConfig
 from broadcaster.hls_forward import HOP_HEADER, Forward, Gone, Local, decide
-from broadcaster.keys import PLAYLIST_WATCH, STORE
+from broadcaster.keys import METRICS, PLAYLIST_WATCH, STORE
 from broadcaster.nodes import RedisNodes
 from broadcaster.registry import Broadcast, Visibility, hash_token
 from tests.broadcaster.test_origin_blocking import BROADCAST, Packager
@@ -193,6 +194,11 @@ async def test_a_broadcast_whose_node_is_gone_is_a_quick_404_on_b(nodes, tmp_pat
                 assert resp.status == 404, path
                 assert "not served by any live node" in (await resp.json())["error"]
         assert time.monotonic() - started < 2
+        counted = dict(re.findall(r'onair_hls_forwarded_total\{outcome="(\w+)"\} ([0-9.]+)',
+                                  b.app[METRICS].render().decode()))
+        assert float(counted["forwarded"]) >= 1
+        # B's route was kept up to a second: the first request may find A refusing, the others find it gone
+        assert float(counted.get("gone", 0)) + float(counted.get("unreachable", 0)) == 3, counted
         # the request held on A when it stopped ends too (A answered it or cut it): no hang
         try:
             resp = await asyncio.wait_for(held, 10)
