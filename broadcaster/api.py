@@ -66,7 +66,10 @@ def base_urls(request: web.Request) -> tuple[str, str]:
     config = request.app[CONFIG]
     host = config.public_host or request.host
     hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return f"{request.scheme}://{host}", f"rtmp://{hostname}:{config.rtmp_port}/live"
+    rtmp_base = f"rtmp://{hostname}:{config.rtmp_port}/live"
+    if config.public_url:  # the edge's (or a CDN's): the same whichever node answers
+        return config.public_url.rstrip("/"), rtmp_base
+    return f"{request.scheme}://{host}", rtmp_base
 
 
 def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool, host_token: str | None = None

@@ -22,6 +22,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from broadcaster import api, datadir, origin, pages
 from broadcaster.chat import setup_chat
 from broadcaster.config import ConfigError, NodeConfig, weak_token
+from broadcaster.hls_forward import setup_hls_forward
 from broadcaster.http_errors import error_middleware
 from broadcaster.key_rotation import setup_key_rotation
 from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
@@ -131,6 +132,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app[PLAYLIST_WATCH] = PlaylistWatch()
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)
+    setup_hls_forward(app, REDIS)  # after _storage: it reads the registry and Redis
     app.cleanup_ctx.append(_rtmp)
     app.cleanup_ctx.append(metrics_listener)
     # after _storage: WHIP sessions close before the hub they feed

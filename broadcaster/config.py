@@ -34,6 +34,12 @@ class NodeConfig:
     admin_token: str = ""
     #: public base URL used in API answers (rtmp_url, hls_url ...); default: from the request's Host
     public_host: str = ""
+    #: the base URL viewers use (the edge's, a CDN's, a load balancer's): hls_url, watch_url ... are built on it,
+    #: so they name no node; default: this node, from the request's Host (or public_host)
+    public_url: str = ""
+    #: the base URL other nodes reach this node's HLS at (kept in Redis with the node's heartbeat);
+    #: default: http://<host or this machine's name>:<http_port>
+    advertise_url: str = ""
     reconnect_grace: float = 30.0
     #: RTMP: pause reading this long after each read so small writes are gathered (CPU vs latency);
     #: negative = by HLS variant (see ``read_coalesce``)
@@ -106,6 +112,10 @@ _HELP = {
     "data_dir": "state directory (SQLite metadata, HLS output)",
     "admin_token": "admin bearer token for the API (generated once into DATA_DIR/admin-token if unset)",
     "public_host": "host name used in URLs the API hands out (default: the request's Host)",
+    "public_url": "base URL viewers reach the cluster at (edge/CDN/load balancer), e.g. https://live.example.com: "
+                  "hls_url, watch_url and the other URLs the API hands out are built on it (default: this node)",
+    "advertise_url": "internal base URL other nodes reach this node's HLS at, e.g. http://10.0.0.5:8080 "
+                     "(multi-node; default: http://HOST:HTTP_PORT, or this machine's name when HOST is 0.0.0.0/::)",
     "reconnect_grace": "seconds a broadcast waits for its publisher to come back before it ends",
     "rtmp_read_coalesce": "seconds an RTMP connection gathers data between reads (less CPU, adds as much latency; 0 = off; "
                           "default 0.05 with LL-HLS, 0.25 with mpegts)",
@@ -235,6 +245,9 @@ def validate(config: NodeConfig) -> None:
         port = getattr(config, name)
         if not 0 <= port <= 65535:
             raise ConfigError(f"option {name}: {port} is not a port number")
+    for name in ("public_url", "advertise_url"):
+        if getattr(config, name) and (problem := bad_base_url(getattr(config, name))) is not None:
+            raise ConfigError(f"option {name}: {problem}")
     if config.rtmp_read_coalesce > 1:
         raise ConfigError("option rtmp_read_coalesce: must be at most 1 second (0 = off, negative = by variant)")
     if config.reconnect_grace < 0:
@@ -285,6 +298,32 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 
 
+def bad_base_url(value: str) -> str | None:
+    """Why ``value`` is not a usable base URL (``http(s)://host[:port][/path]``), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(value)
+        url.port  # noqa: B018 (raises on a malformed port)
+    except ValueError as exc:
+        return f"{value!r} is not a URL: {exc}"
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"{value!r} is not an http:// or https:// URL with a host"
+    if url.query or url.fragment or url.username or url.password:
+        return f"{value!r} must have no query, fragment or credentials"
+    return None
+
+
+def advertised(config: NodeConfig) -> str:
+    """The base URL other nodes reach this node at: ``advertise_url``, or one made of host and port."""
+    if config.advertise_url:
+        return config.advertise_url.rstrip("/")
+    import socket
+
+    host = config.host if config.host not in ("", "0.0.0.0", "::") else socket.gethostname()
+    return f"http://[{host}]:{config.http_port}" if ":" in host else f"http://{host}:{config.http_port}"
+
+
 def parse_listen(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
     """``PORT`` (on ``default_host``: loopback), ``HOST:PORT`` or ``[V6]:PORT`` → (host, port)."""
     host, sep, port = value.rpartition(":")
@@ -302,5 +341,5 @@ def parse_args(argv: Sequence[str]) -> NodeConfig:
     return load(parser.parse_args(list(argv)))
 
 
-__all__ = ["ConfigError", "NodeConfig", "add_arguments", "load", "parse_args", "parse_listen", "validate",
+__all__ = ["ConfigError", "NodeConfig", "add_arguments", "advertised", "bad_base_url", "load", "parse_args", "parse_listen", "validate",
            "weak_token"]

@@ -49,6 +49,10 @@ class NodeMetrics:
         self.worker_failures = Counter("onair_transcoder_worker_failures",
                                        "Transcode worker processes that died or were killed as stalled",
                                        registry=self.registry)
+        self.hls_forwarded = Counter("onair_hls_forwarded",
+                                     "HLS requests for another node's broadcast: streamed through from it (forwarded), "
+                                     "or 404 because its node is gone (gone: no heartbeat; unreachable: it refused "
+                                     "or dropped the connection)", ["outcome"], registry=self.registry)
 
     # ingest.health.MediaCounters
     def media_repaired(self, kind: str) -> None:

@@ -1,8 +1,12 @@
 """The HLS origin: playlists and segments from ``<data_dir>/hls``.
 
 Paths from URLs are resolved under the broadcast's directory and refused if
-they would leave it.  Live playlists are cacheable for a second at most;
-segments never change once written, so they are cacheable for a long time.
+they would leave it.  How long a cache may keep each answer is decided in
+``broadcaster/hls_cache.py`` (per LL-HLS: objects immutable, live playlists a
+second, blocking reloads by their full query).
+
+Any node answers for any broadcast: a request for a broadcast ingested by
+another node is streamed through from that node (``broadcaster/hls_forward.py``).
 
 LL-HLS: a media playlist request with ``_HLS_msn``/``_HLS_part`` and a request
 for a part the playlist hints but that is not written yet are held until the
@@ -23,6 +27,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from broadcaster import hls_cache
+from broadcaster.hls_forward import forward_if_elsewhere
 from broadcaster.keys import CONFIG
 from broadcaster.origin_blocking import await_part, blocking_reload, refuse, wants_blocking_reload
 from broadcaster.playback.access import Unavailable
@@ -82,6 +88,9 @@ async def serve(request: web.Request) -> web.StreamResponse:
     content_type = CONTENT_TYPES.get(target.suffix)
     if content_type is None:
         raise web.HTTPNotFound(text="not found", headers=CORS)
+    forwarded = await forward_if_elsewhere(request, broadcast_id, rel, CORS)
+    if forwarded is not None:
+        return forwarded
     gate = request.app[PLAYBACK]
     try:
         state = await gate.state(broadcast_id)
@@ -99,11 +108,12 @@ async def serve(request: web.Request) -> web.StreamResponse:
         if refusal is not None:
             return refuse(refusal, CORS)
     if not target.is_file():
-        raise web.HTTPNotFound(text="not found", headers=CORS)
+        raise web.HTTPNotFound(text="not found", headers={
+            **CORS, "Cache-Control": hls_cache.not_found(request.app[CONFIG].part_target)})
     if target.suffix == ".m3u8":
-        cache = "public, max-age=3600" if _is_vod(target) else "no-cache, max-age=1"
+        cache = hls_cache.ENDED_PLAYLIST if _is_vod(target) else hls_cache.LIVE_PLAYLIST
     else:
-        cache = "public, max-age=86400, immutable"
+        cache = hls_cache.OBJECT
     response = web.FileResponse(target, headers={**CORS, "Content-Type": content_type, "Cache-Control": cache})
     return response
 
@@ -127,7 +137,7 @@ async def serve_gated(request: web.Request, gate: PlaybackGate, state: AccessSta
             granted = gate.playlist(state, broadcast_id, rel, body, request.query[GRANT_PARAM], now)
             # Per viewer and checked per request: never kept by a shared cache.
             return web.Response(body=granted, headers={**CORS, "Content-Type": content_type,
-                                                       "Cache-Control": "private, no-store"})
+                                                       "Cache-Control": hls_cache.PRIVATE})
 
         if in_rendition and name == MEDIA_PLAYLIST and wants_blocking_reload(request):
             return await blocking_reload(request, target, broadcast_id, rendition, CORS, present=present)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from broadcaster import hls_cache
 from broadcaster.http_errors import json_error
 from broadcaster.keys import PLAYLIST_WATCH
 from ingest.hls.blocking import Reject, Wait, decide_part, decide_reload
@@ -43,7 +44,8 @@ async def blocking_reload(request: web.Request, playlist: Path, broadcast_id: st
     loop = asyncio.get_running_loop()
     started = loop.time()
     while True:
-        decision = decide_reload(watch.position(broadcast_id, rendition), msn, part, loop.time() - started)
+        position = watch.position(broadcast_id, rendition)
+        decision = decide_reload(position, msn, part, loop.time() - started)
         if not isinstance(decision, Wait):
             break
         # No await between the decision and this call: a publish cannot slip in unseen.
@@ -59,8 +61,11 @@ async def blocking_reload(request: web.Request, playlist: Path, broadcast_id: st
         return refuse(Reject(404, "not found"), headers)
     if present is not None:
         return present(body)
-    # An ended playlist never changes again; a live one answered to a directive must not be reused.
-    cache = "public, max-age=3600" if b"#EXT-X-ENDLIST" in body else "no-cache"
+    # An ended playlist never changes again; a live one stays a right answer to this very query.
+    if b"#EXT-X-ENDLIST" in body or position is None:
+        cache = hls_cache.ENDED_PLAYLIST if b"#EXT-X-ENDLIST" in body else hls_cache.LIVE_PLAYLIST
+    else:
+        cache = hls_cache.blocking_reload(position.target_duration)
     return web.Response(body=body, headers={**headers, "Content-Type": PLAYLIST_TYPE, "Cache-Control": cache})
 
 

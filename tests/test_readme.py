@@ -77,3 +77,13 @@ def test_docker_compose_file_is_accepted():
                          timeout=60, env=env)
     assert out.returncode == 0, out.stderr.decode()
     assert b"redis" in out.stdout and b"ONAIR_REDIS_URL" in out.stdout
+    # two nodes behind the caching edge, which runs the shipped config with both nodes as its upstream
+    text = out.stdout.decode()
+    services = subprocess.run([compose, "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
+                              capture_output=True, timeout=60, env=env, text=True).stdout.split()
+    assert {"onair-a", "onair-b", "edge", "redis"} <= set(services), services
+    for node in ("onair-a", "onair-b"):
+        assert f"ONAIR_ADVERTISE_URL: http://{node}:8080" in text
+    assert text.count("ONAIR_PUBLIC_URL: http://localhost:8080") == 2
+    assert "deploy/edge/nginx.conf:/etc/onair-edge/nginx.conf:ro" in text
+    assert "server onair-a:8080" in text and "server onair-b:8080" in text

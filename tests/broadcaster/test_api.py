@@ -40,6 +40,21 @@ async def test_create_returns_everything_a_broadcaster_needs(client):
     assert doc["console_url"].endswith(f"/console/{doc['id']}")
 
 
+async def test_public_url_makes_the_urls_node_independent(aiohttp_client, tmp_path: Path):
+    config = NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path, admin_token="admin-secret-token",
+                        public_url="https://live.example.com/")
+    client = await aiohttp_client(create_app(config))
+    doc = await create(client, visibility="restricted")
+    assert doc["hls_url"] == f"https://live.example.com/hls/{doc['id']}/master.m3u8"
+    assert doc["watch_url"] == f"https://live.example.com/watch/{doc['id']}"
+    assert doc["console_url"] == f"https://live.example.com/console/{doc['id']}"
+    resp = await client.post(f"/api/broadcasts/{doc['id']}/viewer-tokens", json={"name": "v"}, headers=ADMIN)
+    assert resp.status == 201, await resp.text()
+    granted = await resp.json()
+    assert granted["hls_url"].startswith(f"https://live.example.com/hls/{doc['id']}/master.m3u8?grant=")
+    assert granted["watch_url"].startswith(f"https://live.example.com/watch/{doc['id']}#")
+
+
 async def test_list_get_delete(client):
     a = await create(client)
     b = await create(client, title="Second")

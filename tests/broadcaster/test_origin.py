@@ -33,14 +33,25 @@ async def test_playlists_and_segments_have_types_cache_and_cors(client):
     resp = await client.get("/hls/abc123/master.m3u8")
     assert resp.status == 200
     assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
-    assert "max-age=1" in resp.headers["Cache-Control"]
+    assert resp.headers["Cache-Control"] == "public, max-age=1"
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     resp = await client.get("/hls/abc123/source/0.ts")
     assert resp.headers["Content-Type"] == "video/mp2t"
-    assert "immutable" in resp.headers["Cache-Control"]
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert await resp.read() == b"G" * 188
+    # cheap validators: a cache revalidates and gets a 304
+    etag, modified = resp.headers["ETag"], resp.headers["Last-Modified"]
+    assert (await client.get("/hls/abc123/source/0.ts", headers={"If-None-Match": etag})).status == 304
+    assert (await client.get("/hls/abc123/source/0.ts", headers={"If-Modified-Since": modified})).status == 304
     resp = await client.get("/hls/vod1/index.m3u8")
     assert resp.headers["Cache-Control"] == "public, max-age=3600"
+
+
+async def test_a_missing_object_is_a_404_no_cache_keeps_longer_than_a_part(client):
+    resp = await client.get("/hls/abc123/source/s9.p0.m4s")
+    assert resp.status == 404
+    # the default part target is 0.5 s: whole seconds cannot say less, so not kept at all
+    assert resp.headers["Cache-Control"] == "no-cache"
 
 
 async def test_preflight(client):
@@ -79,3 +90,14 @@ def test_resolve_refuses_escapes(tmp_path: Path):
     for rel in ("../x.ts", "a/../../x.ts", "", "a//b.ts", "/etc/passwd", "a\\..\\b"):
         assert resolve(tmp_path, "b1", rel) is None
     assert resolve(tmp_path, "..", "x.ts") is None
+
+
+def test_cache_lifetimes_follow_the_part_and_target_durations():
+    from broadcaster import hls_cache
+
+    # a 404 for an object that may be written soon: at most a part target, in whole seconds
+    assert hls_cache.not_found(0.5) == "no-cache"
+    assert hls_cache.not_found(1.5) == "public, max-age=1"
+    # a blocking reload's answer: as long as the origin would hold such a request (three target durations)
+    assert hls_cache.blocking_reload(2.0) == "public, max-age=6"
+    assert hls_cache.blocking_reload(0.2) == "public, max-age=1"

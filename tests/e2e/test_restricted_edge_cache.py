@@ -1,4 +1,4 @@
-"""A real nginx ``proxy_cache`` (deploy/nginx-edge.conf) in front of a node with a live restricted
+"""A real nginx ``proxy_cache`` (deploy/edge/nginx.conf) in front of a node with a live restricted
 broadcast: 20 granted LL-HLS viewers share the cached parts and segments (the node serves each at most
 twice, counted in its access log), while ungranted requests through the same cache are refused."""
 
@@ -7,55 +7,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-import shutil
-import subprocess
 import time
 import urllib.parse
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.conftest import require_tool
-from tests.support.node import free_port
+from tests.support.edge import Edge
 from tests.support.playback import get, tamper, viewer_token, wait_live_playlist, with_credentials
 from tests.support.publish import ffmpeg_publish
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
 VIEWERS = 20
 WATCH_SECONDS = 12.0
 _URI = re.compile(r'URI="([^"]+)"')
 _SERVED = re.compile(r"onair\.access: GET (/hls/\S+) 200 ")
-
-
-class Edge:
-    """nginx with the repository's edge config, ports and paths filled in."""
-
-    def __init__(self, prefix: Path, origin_port: int) -> None:
-        self.prefix = prefix
-        self.port = free_port()
-        prefix.mkdir(parents=True)
-        config = (REPO / "deploy" / "nginx-edge.conf").read_text()
-        config = (config.replace("@PREFIX@", str(prefix)).replace("@ORIGIN@", f"127.0.0.1:{origin_port}")
-                  .replace("@LISTEN@", f"127.0.0.1:{self.port}"))
-        # the workers write the cache under this test's temp dir (0700, root's)
-        (prefix / "nginx.conf").write_text("user root;\n" + config)
-        self.proc = subprocess.Popen(["nginx", "-c", str(prefix / "nginx.conf"), "-p", str(prefix)],
-                                     stdout=subprocess.DEVNULL, stderr=(prefix / "stderr.log").open("ab"))
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 async def viewer(http: aiohttp.ClientSession, master_url: str, until: float, fetched: collections.Counter) -> int:
