@@ -132,7 +132,10 @@ async def read_one(request: web.Request) -> web.Response:
     admin = is_admin(request)
     if not admin and not host_token_matches(broadcast, token):
         raise refuse_caller(broadcast, "invalid token for this broadcast")
-    return web.json_response(describe(request, broadcast, secrets=admin))
+    doc = describe(request, broadcast, secrets=admin)
+    from broadcaster.simulcast import targets_of  # (the simulcast API imports this module)
+    doc["simulcast"] = await targets_of(request.app, broadcast.id)
+    return web.json_response(doc)
 
 
 async def read_public(request: web.Request) -> web.Response:

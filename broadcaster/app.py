@@ -34,6 +34,7 @@ from broadcaster.orphans import OrphanSweeper
 from broadcaster.playback.node import setup_playback
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
+from broadcaster.simulcast import setup_simulcast
 from ingest.hls.watch import PlaylistWatch
 from ingest.source import redact
 from ingest.whip import WhipOptions, add_whip_routes
@@ -145,4 +146,5 @@ def create_app(config: NodeConfig) -> web.Application:
     # after both: the gate reads bans from the moderation store and notices from the chat bus
     setup_playback(app)
     setup_key_rotation(app)  # after the chat: it listens on the chat's bus
+    setup_simulcast(app)  # after the storage: it taps the live manager
     return app

@@ -70,6 +70,11 @@ class NodeConfig:
     metrics_listen: str = ""
     #: log every HTTP request (method, path without the query, status, bytes, time) to onair.access
     access_log: bool = False
+    #: simulcast: a PEM CA file trusted for RTMPS destinations besides the system's; longest retry wait (s);
+    #: how far (s) a target may fall behind before it skips to the next keyframe
+    simulcast_ca_file: str = ""
+    simulcast_retry_max: float = 30.0
+    simulcast_max_lag: float = 3.0
 
     @property
     def read_coalesce(self) -> float:
@@ -124,6 +129,9 @@ _HELP = {
     "chat_joins_per_address": "new chat sockets per second one address may open (0: no limit)",
     "chat_comments_per_address": "chat comments per second from one address, all its viewers together (0: no limit)",
     "chat_reactions_per_address": "chat reactions per second from one address, all its viewers together (0: no limit)",
+    "simulcast_ca_file": "PEM file of a CA trusted (besides the system's) to verify RTMPS simulcast destinations",
+    "simulcast_retry_max": "longest wait, seconds, between attempts to reach a simulcast destination",
+    "simulcast_max_lag": "seconds a simulcast target may fall behind before it skips to the next keyframe",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -257,6 +265,12 @@ def validate(config: NodeConfig) -> None:
                  "chat_reactions_per_address"):
         if getattr(config, name) < 0:
             raise ConfigError(f"option {name}: must be >= 0 (0 turns the limit off)")
+    if not 1 <= config.simulcast_retry_max <= 3600:
+        raise ConfigError("option simulcast_retry_max: must be between 1 and 3600 seconds")
+    if not 0.5 <= config.simulcast_max_lag <= 60:
+        raise ConfigError("option simulcast_max_lag: must be between 0.5 and 60 seconds")
+    if config.simulcast_ca_file and not Path(config.simulcast_ca_file).is_file():
+        raise ConfigError(f"option simulcast_ca_file: {config.simulcast_ca_file} is not a file")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 
