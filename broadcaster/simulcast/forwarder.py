@@ -88,8 +88,10 @@ class StatusChange:
 
 class Forwarder:
     def __init__(self, target: Target, options: ForwarderOptions,
-                 on_status: Callable[[StatusChange], None] = lambda change: None) -> None:
+                 on_status: Callable[[StatusChange], None] = lambda change: None,
+                 recent: Callable[[], list[MediaUnit]] = list) -> None:
         self.target = target
+        self._recent = recent  # the broadcast's units since its last keyframe: where a connection starts
         self._options = options
         self._on_status = on_status
         self.queue = ForwardQueue(max_lag_ms=options.max_lag_ms, max_bytes=options.max_bytes)
@@ -217,6 +219,9 @@ class Forwarder:
             await asyncio.wait_for(self._publish(reader, writer, session), timeout)
             self._error = None
             self.queue.start()
+            for unit in self._recent():  # from the latest keyframe, at once
+                self.queue.push(unit)
+            self._wake.set()
             self._set_status(TargetStatus.LIVE, None)
             metadata: dict[str, object] = {"videocodecid": 7.0, "encoder": "onair"}
             if MediaKind.AUDIO in self.queue.configs:

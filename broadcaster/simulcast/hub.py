@@ -31,6 +31,36 @@ log = logging.getLogger("onair.simulcast")
 StatusListener = Callable[[StatusChange], None]
 
 
+class RecentGop:
+    """The units since the broadcast's last video keyframe (bounded), so a target that connects starts at
+    once from that keyframe instead of waiting up to a GOP for the next one."""
+
+    def __init__(self, max_ms: int = 4000, max_bytes: int = 8 * 1024 * 1024) -> None:
+        self._units: list[MediaUnit] = []
+        self._bytes = 0
+        self._max_ms = max_ms
+        self._max_bytes = max_bytes
+
+    def add(self, unit: MediaUnit) -> None:
+        if unit.kind is MediaKind.VIDEO and unit.keyframe:
+            self._units = [unit]
+            self._bytes = len(unit.data)
+            return
+        if not self._units:
+            return
+        self._units.append(unit)
+        self._bytes += len(unit.data)
+        if self._bytes > self._max_bytes or unit.dts - self._units[0].dts > self._max_ms:
+            self.clear()  # a long GOP: new targets wait for the next keyframe
+
+    def clear(self) -> None:
+        self._units = []
+        self._bytes = 0
+
+    def units(self) -> list[MediaUnit]:
+        return list(self._units)
+
+
 class BroadcastForwarding:
     """The targets of one broadcast live on this node (implements :class:`ingest.source.MediaTap`)."""
 
@@ -40,6 +70,8 @@ class BroadcastForwarding:
         self.forwarders: dict[str, Forwarder] = {}
         self._fanout: tuple[Forwarder, ...] = ()
         self._configs: dict[MediaKind, MediaUnit] = {}
+        # shorter than a target's lag bound, so starting from it never counts as falling behind
+        self._gop = RecentGop(max_ms=hub.options.max_lag_ms * 4 // 5, max_bytes=hub.options.max_bytes // 2)
         self._lock = asyncio.Lock()
         self.closed = False
 
@@ -48,10 +80,13 @@ class BroadcastForwarding:
     def feed(self, unit: MediaUnit) -> None:
         if unit.config:
             self._configs[unit.kind] = unit
+        else:
+            self._gop.add(unit)
         for forwarder in self._fanout:
             forwarder.feed(unit)
 
     def discontinuity(self) -> None:
+        self._gop.clear()
         for forwarder in self._fanout:
             forwarder.discontinuity()
 
@@ -78,7 +113,7 @@ class BroadcastForwarding:
                 del self.forwarders[forwarder.target.id]
             for target_id, target in wanted.items():
                 if target_id not in self.forwarders:
-                    forwarder = Forwarder(target, self._hub.options, self._hub._status_changed)
+                    forwarder = Forwarder(target, self._hub.options, self._hub._status_changed, self._gop.units)
                     forwarder.queue.configs.update(self._configs)
                     self.forwarders[target_id] = forwarder
                     forwarder.start()

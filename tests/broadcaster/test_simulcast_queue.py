@@ -131,3 +131,20 @@ def test_destinations() -> None:
 def test_scrub_removes_the_key_and_its_quoted_form() -> None:
     assert scrub("publish abc/def ghi failed: abc%2Fdef%20ghi", "abc/def ghi") == "publish abc/… failed: abc/…"
     assert scrub("nothing here", "secret") == "nothing here"
+
+
+def test_a_target_connecting_mid_gop_starts_from_the_latest_keyframe() -> None:
+    from broadcaster.simulcast.hub import RecentGop
+
+    gop = RecentGop(max_ms=1000)
+    for unit in (video(0), audio(10), video(40, key=True), audio(50), video(80)):
+        gop.add(unit)
+    assert [(u.kind, u.dts) for u in gop.units()] == [(V, 40), (A, 50), (V, 80)]
+    q = ForwardQueue()
+    q.configs[V] = VCONF
+    q.start()
+    for unit in gop.units():
+        q.push(unit)
+    assert [(u.config, ts) for u, ts in drain(q)] == [(True, 0), (False, 0), (False, 10), (False, 40)]
+    gop.add(video(1100))  # a GOP longer than the bound is not kept: new targets wait for a keyframe
+    assert gop.units() == []
