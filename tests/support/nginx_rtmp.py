@@ -123,7 +123,7 @@ rtmp {{
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish their fragments
+        self.proc.terminate()  # fast shutdown: fragments are closed when their publisher leaves
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
