@@ -168,6 +168,8 @@ async def delete(request: web.Request) -> web.Response:
     if broadcast.status in (Status.LIVE, Status.RECONNECTING):
         raise web.HTTPConflict(text=f"broadcast {broadcast.id} is {broadcast.status.value}; end it first")
     await request.app[STORE].delete(broadcast.id)
+    from broadcaster.simulcast import SIMULCAST  # its targets' stream keys go with it
+    await request.app[SIMULCAST].store.delete_all(broadcast.id)
     hls_dir = request.app[CONFIG].hls_dir / broadcast.id
     await asyncio.to_thread(shutil.rmtree, hls_dir, True)
     log.info("broadcast %s deleted", broadcast.id)

@@ -25,6 +25,7 @@ class TargetStore(Protocol):
     async def list(self, broadcast_id: str) -> list[Target]: ...
     async def put(self, target: Target) -> None: ...
     async def delete(self, broadcast_id: str, target_id: str) -> bool: ...
+    async def delete_all(self, broadcast_id: str) -> None: ...
 
 
 class SqliteTargetStore:
@@ -73,6 +74,9 @@ class SqliteTargetStore:
                 db.execute, "DELETE FROM targets WHERE broadcast_id = ? AND id = ?", (broadcast_id, target_id))
             return cursor.rowcount > 0
 
+    async def delete_all(self, broadcast_id: str) -> None:
+        await self._run("DELETE FROM targets WHERE broadcast_id = ?", (broadcast_id,))
+
 
 class RedisTargetStore:
     def __init__(self, redis: Redis) -> None:
@@ -97,3 +101,6 @@ class RedisTargetStore:
 
     async def delete(self, broadcast_id: str, target_id: str) -> bool:
         return bool(await self._redis.hdel(self._key(broadcast_id), target_id))
+
+    async def delete_all(self, broadcast_id: str) -> None:
+        await self._redis.delete(self._key(broadcast_id))

@@ -162,3 +162,15 @@ async def test_limits_and_patch_inputs(client):
     assert resp.status == 404
     resp = await client.get(path, headers=ADMIN)
     assert (await resp.json())["targets"][0]["name"] == "127.0.0.1"  # the host when no name was given
+
+
+async def test_deleting_the_broadcast_deletes_its_targets_and_their_keys(client, tmp_path):
+    b = await _broadcast(client)
+    resp = await client.post(f"/api/broadcasts/{b['id']}/simulcast", headers=ADMIN, json={"url": URL, "stream_key": KEY})
+    assert resp.status == 201
+    resp = await client.delete(f"/api/broadcasts/{b['id']}", headers=ADMIN)
+    assert resp.status == 204
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "simulcast.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM targets").fetchone() == (0,)
