@@ -304,6 +304,6 @@ class Forwarder:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower() if not str(exc).startswith("[") else str(exc).split("] ", 1)[-1]
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
+        return exc.strerror.lower()  # "connection reset by peer", "no route to host" ...
     return str(exc) or type(exc).__name__
