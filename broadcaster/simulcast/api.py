@@ -17,7 +17,7 @@ from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
 from broadcaster.http_errors import read_json_object
 from broadcaster.registry import Broadcast, host_token_matches
 from broadcaster.simulcast.hub import SimulcastHub
-from broadcaster.simulcast.targets import MAX_TARGETS, InvalidTarget, Target, new_target
+from broadcaster.simulcast.targets import MAX_TARGETS, InvalidTarget, Target, check_name, new_target
 
 log = logging.getLogger("onair.simulcast")
 
@@ -97,7 +97,6 @@ async def update(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text="'enabled' must be true or false")
         changes["enabled"] = body["enabled"]
     if "name" in body:
-        from broadcaster.simulcast.targets import check_name
         try:
             changes["name"] = check_name(body["name"], target.name)
         except InvalidTarget as exc:
