@@ -135,7 +135,10 @@ async def read_one(request: web.Request) -> web.Response:
     admin = is_admin(request)
     if not admin and not host_token_matches(broadcast, token):
         raise refuse_caller(broadcast, "invalid token for this broadcast")
-    return web.json_response(describe(request, broadcast, secrets=admin))
+    doc = describe(request, broadcast, secrets=admin)
+    from broadcaster.simulcast import targets_of  # (the simulcast API imports this module)
+    doc["simulcast"] = await targets_of(request.app, broadcast.id)
+    return web.json_response(doc)
 
 
 async def read_public(request: web.Request) -> web.Response:
@@ -172,6 +175,8 @@ async def delete(request: web.Request) -> web.Response:
 
     if RECORDINGS in request.app:  # media, MP4, poster, chat replay, chat history, moderation archive
         await request.app[RECORDINGS].delete(broadcast.id, "admin", tombstone=False)
+    from broadcaster.simulcast import SIMULCAST  # its targets' stream keys go with it
+    await request.app[SIMULCAST].store.delete_all(broadcast.id)
     hls_dir = request.app[CONFIG].hls_dir / broadcast.id
     await asyncio.to_thread(shutil.rmtree, hls_dir, True)
     log.info("broadcast %s deleted", broadcast.id)

@@ -36,6 +36,7 @@ from broadcaster.playback.node import setup_playback
 from broadcaster.recordings import setup_recordings
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
+from broadcaster.simulcast import setup_simulcast
 from ingest.hls.watch import PlaylistWatch
 from ingest.source import redact
 from ingest.whip import WhipOptions, add_whip_routes
@@ -149,4 +150,5 @@ def create_app(config: NodeConfig) -> web.Application:
     setup_playback(app)
     setup_key_rotation(app)  # after the chat: it listens on the chat's bus
     setup_recordings(app)  # after chat and moderation: it records the relay's comments, erases both
+    setup_simulcast(app)  # after the storage: it taps the live manager
     return app

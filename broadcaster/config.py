@@ -84,6 +84,11 @@ class NodeConfig:
     recording_store_endpoint: str = ""
     #: seconds the local copy of an uploaded recording is kept before it is served from the store only
     recording_local_grace: float = 3600.0
+    #: simulcast: a PEM CA file trusted for RTMPS destinations besides the system's; longest retry wait (s);
+    #: how far (s) a target may fall behind before it skips to the next keyframe
+    simulcast_ca_file: str = ""
+    simulcast_retry_max: float = 30.0
+    simulcast_max_lag: float = 3.0
 
     @property
     def read_coalesce(self) -> float:
@@ -147,6 +152,9 @@ _HELP = {
     "recording_store": "upload ready recordings to s3://bucket/prefix (off by default)",
     "recording_store_endpoint": "S3 API endpoint URL for --recording-store (e.g. a MinIO or other S3-compatible server)",
     "recording_local_grace": "seconds an uploaded recording's local copy is kept before it is removed",
+    "simulcast_ca_file": "PEM file of a CA trusted (besides the system's) to verify RTMPS simulcast destinations",
+    "simulcast_retry_max": "longest wait, seconds, between attempts to reach a simulcast destination",
+    "simulcast_max_lag": "seconds a simulcast target may fall behind before it skips to the next keyframe",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -294,6 +302,12 @@ def validate(config: NodeConfig) -> None:
             raise ConfigError("option recording_store: needs aiobotocore (pip install 'onair[s3]')")
     if config.recording_local_grace < 0:
         raise ConfigError("option recording_local_grace: must be >= 0")
+    if not 1 <= config.simulcast_retry_max <= 3600:
+        raise ConfigError("option simulcast_retry_max: must be between 1 and 3600 seconds")
+    if not 0.5 <= config.simulcast_max_lag <= 60:
+        raise ConfigError("option simulcast_max_lag: must be between 0.5 and 60 seconds")
+    if config.simulcast_ca_file and not Path(config.simulcast_ca_file).is_file():
+        raise ConfigError(f"option simulcast_ca_file: {config.simulcast_ca_file} is not a file")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 

@@ -40,7 +40,7 @@ from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_i
                                   secret_matches, with_status)
 from ingest.hls.store import end_leftover_replays
 from ingest.media import MediaKind, MediaUnit
-from ingest.source import PublishRefused, redact
+from ingest.source import MediaTap, MediaTaps, PublishRefused, redact
 
 if TYPE_CHECKING:
     from ingest.hls.watch import PlaylistWatch
@@ -95,6 +95,8 @@ class LiveSession:
         self.grace_task: asyncio.Task[None] | None = None
         self.live_since = time.time()
         self.stats = IngestStats()
+        #: simulcast (``broadcaster/simulcast``), when the node has it
+        self.tap: MediaTap | None = None
 
 
 class PublisherSink:
@@ -121,6 +123,8 @@ class PublisherSink:
             return
         self._session.stats.count(unit)
         self._session.pipeline.feed(unit)
+        if self._session.tap is not None:
+            self._session.tap.feed(unit)
 
     async def close(self, reason: str) -> None:
         if self.closed:
@@ -150,6 +154,14 @@ class LiveManager:
         self._lock = asyncio.Lock()
         self._pipeline_factory = pipeline_factory or self._default_pipeline
         self._ticker: asyncio.Task[None] | None = None
+        self._taps: MediaTaps | None = None
+
+    def attach_taps(self, taps: MediaTaps | None) -> None:
+        """Give every broadcast live here (now and from now on) a tap of ``taps`` (simulcast)."""
+        self._taps = taps
+        for broadcast_id, session in self._sessions.items():
+            if taps is not None and session.tap is None:
+                session.tap = taps.open(broadcast_id)
 
     def _default_pipeline(self, broadcast_id: str, out_dir: Path) -> "HlsPipeline":
         from ingest.pipeline import HlsPipeline, PipelineOptions
@@ -219,6 +231,7 @@ class LiveManager:
         pipeline.health.counters = self._metrics
         await pipeline.start()
         session = LiveSession(broadcast_id, pipeline)
+        session.tap = self._taps.open(broadcast_id) if self._taps is not None else None
         self._sessions[broadcast_id] = session
         return session
 
@@ -248,6 +261,8 @@ class LiveManager:
                 session.grace_task.cancel()
                 session.grace_task = None
                 session.pipeline.mark_discontinuity()
+                if session.tap is not None:
+                    session.tap.discontinuity()
                 resumed = True
             sink = PublisherSink(self, session, disconnect, stream_key)
             session.publisher = sink
@@ -322,6 +337,8 @@ class LiveManager:
                 publisher.closed = True
             self._metrics.live_broadcasts.set(self._live_count())
             self._metrics.forget(broadcast_id)
+        if session.tap is not None:  # every simulcast target ends cleanly (deleteStream)
+            await session.tap.close()
         try:
             await session.pipeline.finish(flush=flush)
         except Exception:  # a broken worker must not keep the broadcast from ending

@@ -62,6 +62,26 @@ class IngestHub(Protocol):
         ...
 
 
+class MediaTap(Protocol):
+    """Another consumer of a live broadcast's units besides its HLS pipeline (simulcast).
+
+    ``feed`` runs on the ingest path for every unit: it must never block or wait."""
+
+    def feed(self, unit: MediaUnit) -> None: ...
+
+    def discontinuity(self) -> None:
+        """The publisher came back: its clock restarts."""
+        ...
+
+    async def close(self) -> None:
+        """The broadcast ended here."""
+        ...
+
+
+class MediaTaps(Protocol):
+    def open(self, broadcast_id: str) -> MediaTap: ...
+
+
 def redact(secret: str) -> str:
     """A stream key or token as it may appear in logs: a short prefix only."""
     if len(secret) <= 4:

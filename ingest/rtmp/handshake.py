@@ -146,3 +146,82 @@ class ServerHandshake:
         self.digest = True
         scheme, client_digest = found
         return bytes([RTMP_VERSION]) + make_digest_s1(scheme, self._random) + make_digest_s2(client_digest, self._random)
+
+
+#: Version we announce in a digest C1 (what libavformat's client sends: 9.0.124.2).
+CLIENT_VERSION = bytes([9, 0, 124, 2])
+
+
+def make_digest_c1(random: Callable[[int], bytes] = os.urandom, timestamp: int = 0) -> bytes:
+    """A digest C1 (scheme 0, like libavformat): time, version, random bytes signed with the FP key."""
+    block = bytearray(timestamp.to_bytes(4, "big") + CLIENT_VERSION + random(HANDSHAKE_SIZE - 8))
+    offset = digest_offset(block, 0)
+    block[offset:offset + DIGEST_SIZE] = _hmac(CLIENT_KEY[:30], _without(bytes(block), offset))
+    return bytes(block)
+
+
+def find_server_digest(s1: bytes) -> bytes | None:
+    """The FMS digest of a digest S1 (either scheme), or None if S1 carries none."""
+    for scheme in (0, 1):
+        offset = digest_offset(s1, scheme)
+        digest = s1[offset:offset + DIGEST_SIZE]
+        if hmac.compare_digest(digest, _hmac(SERVER_KEY[:36], _without(s1, offset))):
+            return digest
+    return None
+
+
+class ClientHandshake:
+    """Client side of the handshake (the FP9 digest form, as libavformat and OBS send it).
+
+    >>> hs = ClientHandshake()
+    >>> c0c1 = hs.start()            # send it
+    >>> c2 = hs.feed(s0s1s2)         # -> C2 once S0+S1+S2 are in; hs.done, hs.take_rest()
+
+    C2 answers S1's digest when the server signed S1 (nginx-rtmp, FMS, the big
+    platforms) and echoes S1 when it did not (the simple handshake).  S2 is not
+    verified, as libavformat does not by default.
+    """
+
+    def __init__(self, random: Callable[[int], bytes] = os.urandom) -> None:
+        self._random = random
+        self._buffer = bytearray()
+        self._started = False
+        self.state = HandshakeState.WAIT_C0C1  # here: waiting for S0+S1+S2
+        #: True once the server signed S1 (the digest form)
+        self.digest = False
+
+    @property
+    def done(self) -> bool:
+        return self.state is HandshakeState.DONE
+
+    def start(self) -> bytes:
+        if self._started:
+            raise RuntimeError("handshake already started")
+        self._started = True
+        return bytes([RTMP_VERSION]) + make_digest_c1(self._random)
+
+    def feed(self, data: bytes) -> bytes:
+        """Take server bytes; return C2 once S0+S1+S2 are complete (else b"")."""
+        self._buffer += data
+        if self.state is HandshakeState.DONE:
+            return b""
+        if self._buffer and self._buffer[0] != RTMP_VERSION:
+            raise HandshakeError(
+                f"server answered RTMP version byte 0x{self._buffer[0]:02x} (expected 0x03)", "bad_handshake")
+        if len(self._buffer) < 1 + 2 * HANDSHAKE_SIZE:
+            return b""
+        s1 = bytes(self._buffer[1:1 + HANDSHAKE_SIZE])
+        del self._buffer[:1 + 2 * HANDSHAKE_SIZE]
+        self.state = HandshakeState.DONE
+        server_digest = find_server_digest(s1) if s1[4:8] != b"\x00\x00\x00\x00" else None
+        if server_digest is None:
+            return s1  # simple handshake: C2 echoes S1
+        self.digest = True
+        body = self._random(HANDSHAKE_SIZE - DIGEST_SIZE)
+        key = _hmac(CLIENT_KEY, server_digest)
+        return body + _hmac(key, body)
+
+    def take_rest(self) -> bytes:
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
