@@ -37,6 +37,8 @@ MAX_CSID = 65599
 _EXTENDED = 0xFFFFFF
 _MSG_SET_CHUNK_SIZE = 1
 _MSG_ABORT = 2
+#: command messages (AMF3, AMF0)
+_COMMANDS = (17, 20)
 #: message header size by chunk fmt
 _HEADER_SIZES = (11, 7, 3, 0)
 
@@ -100,6 +102,12 @@ class ChunkDecoder:
         self.max_message_size = max_message_size
         self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
         self.max_chunk_size = max_chunk_size
+        #: said after a limit in the errors (why the limit is what it is)
+        self.limit_note = ""
+        #: stop parsing after each command message (the rest stays buffered, ``stopped`` is set):
+        #: the caller may change the limits before the next feed (``feed(b"")`` goes on)
+        self.stop_after_commands = False
+        self.stopped = False
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.bytes_received = 0
         self._buffer = bytearray()
@@ -113,6 +121,22 @@ class ChunkDecoder:
         """True when no chunk or message is half-received."""
         return not self._buffer and self._buffered == 0 and not any(
             s.partial is not None for s in self._streams.values())
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes held between feeds: an incomplete chunk and the partial messages."""
+        return len(self._buffer) + sum(len(s.partial) for s in self._streams.values() if s.partial is not None)
+
+    def set_limits(self, max_message_size: int, max_buffered: int | None = None, note: str = "") -> None:
+        """Change the message size bounds from the next message header on (``note`` ends their errors).
+
+        Messages already being assembled keep the length they announced.
+        """
+        if max_message_size < 1:
+            raise ValueError("max_message_size must be positive")
+        self.max_message_size = max_message_size
+        self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
+        self.limit_note = note
 
     def set_chunk_size(self, size: int) -> None:
         self.chunk_size = validate_chunk_size(size, self.max_chunk_size)
@@ -131,6 +155,7 @@ class ChunkDecoder:
         # incomplete tail is kept, and bodies are copied once, out of a
         # memoryview, into the message being assembled.
         self.bytes_received += len(data)
+        self.stopped = False
         if self._buffer:
             self._buffer += data
             buf: bytes | bytearray = self._buffer
@@ -175,8 +200,8 @@ class ChunkDecoder:
                         # waiting for (or buffering) any of its body.
                         if length > self.max_message_size:
                             raise ChunkStreamError(
-                                f"message length {length} exceeds the limit of {self.max_message_size} bytes",
-                                "message_too_large")
+                                f"message length {length} exceeds the limit of {self.max_message_size} bytes"
+                                + self.limit_note, "message_too_large")
                         if fmt == 0:
                             stream_id = int.from_bytes(buf[pos + 7:pos + 11], "little")
                     extended = ts_field == _EXTENDED
@@ -223,7 +248,7 @@ class ChunkDecoder:
                         state.extended = extended
                     if self._buffered + state.length > self.max_buffered:
                         raise ChunkStreamError(f"partial messages would exceed the buffer limit of "
-                                               f"{self.max_buffered} bytes", "buffer_overflow")
+                                               f"{self.max_buffered} bytes{self.limit_note}", "buffer_overflow")
                     if take == state.length:
                         # The whole message in one chunk (most audio): no assembly buffer.
                         pos += take
@@ -232,6 +257,10 @@ class ChunkDecoder:
                         messages.append(message)
                         if message.type_id <= _MSG_ABORT:
                             self._apply_control(message)
+                        elif self.stop_after_commands and message.type_id in _COMMANDS:
+                            start = pos
+                            self.stopped = True
+                            break
                         continue
                     partial = state.partial = bytearray(view[pos:pos + take])
                     state.remaining = state.length - take
@@ -248,6 +277,10 @@ class ChunkDecoder:
                 messages.append(message)
                 if message.type_id <= _MSG_ABORT:
                     self._apply_control(message)
+                elif self.stop_after_commands and message.type_id in _COMMANDS:
+                    start = pos
+                    self.stopped = True
+                    break
             else:
                 start = pos
         finally:
@@ -288,6 +321,17 @@ class ChunkEncoder:
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = validate_chunk_size(chunk_size)
         self._streams: dict[int, _OutState] = {}
+
+    def set_limits(self, max_message_size: int, max_buffered: int | None = None, note: str = "") -> None:
+        """Change the message size bounds from the next message header on (``note`` ends their errors).
+
+        Messages already being assembled keep the length they announced.
+        """
+        if max_message_size < 1:
+            raise ValueError("max_message_size must be positive")
+        self.max_message_size = max_message_size
+        self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
+        self.limit_note = note
 
     def set_chunk_size(self, size: int) -> None:
         """Use ``size`` from now on (send the Set Chunk Size message first)."""

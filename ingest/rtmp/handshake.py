@@ -107,6 +107,10 @@ class ServerHandshake:
     def done(self) -> bool:
         return self.state is HandshakeState.DONE
 
+    @property
+    def held_bytes(self) -> int:
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> bytes:
         """Take client bytes; return the bytes to send (possibly empty)."""
         if self.state is HandshakeState.DONE:

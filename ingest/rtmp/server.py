@@ -12,9 +12,13 @@ bytes that still arrive meanwhile are held and parsed after them, so ordering
 is the same as reading one buffer at a time.
 
 Timeouts (no handshake within ``handshake_timeout``, no data for
-``idle_timeout``, a client not reading our answers for ``idle_timeout``) are
-checked by one timer per connection that is rescheduled only when it fires,
-not per read.
+``idle_timeout``, a client not reading our answers for ``idle_timeout``) and
+the progress a connection owes (:mod:`ingest.rtmp.limits`: an accepted publish
+within ``accept_timeout``, then a minimum data rate) are checked by one timer
+per connection that is rescheduled only when it fires, not per read.  Before
+its publish is requested a connection may hold a message of a few KiB at most
+(the session bounds it).  A connection past the node's per-node or
+per-address cap (``admission``) is closed as soon as it is accepted.
 
 A protocol error ends only its own connection: it is logged once with the peer
 and reason, counted through ``hub.record_refusal("rtmp", code)``, and the
@@ -34,6 +38,7 @@ from typing import cast
 
 from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE
 from ingest.rtmp.errors import RtmpProtocolError
+from ingest.rtmp.limits import Admission, Progress, RtmpLimits, Stalled
 from ingest.rtmp.session import (
     Connected,
     Event,
@@ -76,7 +81,11 @@ class _Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self.session = RtmpSession(app_name=server.app_name, max_message_size=server.max_message_size)
+        self.session = RtmpSession(app_name=server.app_name, max_message_size=server.max_message_size,
+                                   pre_accept_message_size=server.limits.pre_accept_message_size)
+        self.progress: Progress | None = None
+        #: the address the admission counted this connection under (left once, when it is lost)
+        self._admitted: str | None = None
         self.sink: PublishSink | None = None
         self.key: str | None = None
         self.closing = False
@@ -105,14 +114,27 @@ class _Connection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        admission = self.server.admission
+        if admission is not None and not self.server._closed:
+            refusal = admission.enter(address)
+            if refusal is not None:
+                # counted by the admission; one line a connection would let a flood fill the log
+                logger.debug("rtmp %s: refused (%s)", self.peer, refusal)
+                transport.abort()
+                self._stopped = True
+                return
+            self._admitted = address
         if not self.server._adopt(self):
             transport.close()
             self._stopped = True
             return
         # From here, as a read per coroutine did: after the TLS handshake of RTMPS.
         self._last_data = now = self.loop.time()
+        self.progress = Progress(self.server.limits, now)
         self._handshake_deadline = now + self.server.handshake_timeout
-        self._timer = self.loop.call_at(self._handshake_deadline, self._check_timeouts)
+        self._timer = self.loop.call_at(min(self._handshake_deadline, now + self.server.limits.accept_timeout),
+                                        self._check_timeouts)
 
     def data_received(self, data: bytes) -> None:
         if self._stopped:
@@ -141,6 +163,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._lost.done():
             self._lost.set_result(None)
+        if self._admitted is not None and self.server.admission is not None:
+            self.server.admission.leave(self._admitted)
+            self._admitted = None
         self._cancel_timers()
         if exc is not None:
             self._fail(exc)
@@ -175,7 +200,11 @@ class _Connection(asyncio.Protocol):
             if not was_done and session.handshake_done:
                 logger.debug("rtmp %s: %s handshake done", self.peer,
                              "digest" if session.digest_handshake else "simple")
-                self._reschedule(self._last_data + self.server.idle_timeout)
+                progress = self.progress
+                due = self._last_data + self.server.idle_timeout
+                if progress is not None and progress.accepted_at is None:
+                    due = min(due, progress.started + self.server.limits.accept_timeout)
+                self._reschedule(due)
             if step.data:
                 self._write(step.data)
             events = step.events
@@ -244,24 +273,43 @@ class _Connection(asyncio.Protocol):
             return
         now = self.loop.time()
         idle = self.server.idle_timeout
+        due = self._due(now, idle)
+        if due is None:
+            return
+        progress = self.progress
+        if progress is not None:
+            accepted = progress.accepted_at is not None
+            if self._busy or (accepted and self._write_paused_at is not None):
+                # the node made it wait: not the publisher's slowness
+                progress.restart_window(now, self.session.bytes_in)
+            else:
+                verdict = progress.check(now, self.session.bytes_in)
+                if isinstance(verdict, Stalled):
+                    self._fail(RtmpProtocolError(verdict.reason, verdict.code))
+                    return
+                due = min(due, verdict)
+        self._timer = self.loop.call_at(due, self._check_timeouts)
+
+    def _due(self, now: float, idle: float) -> float | None:
+        """The next handshake/idle/write deadline (None: one passed and the connection is failing)."""
         if self._write_paused_at is not None:
             due = self._write_paused_at + idle
             if now >= due:
                 self._fail(RtmpProtocolError(f"client has not read for {idle:g} s", "write_timeout"))
-                return
+                return None
         elif self._busy:
             due = now + idle  # waiting on the hub is not the client's silence
         elif not self.session.handshake_done:
             due = self._handshake_deadline
             if now >= due:
                 self._fail(TimeoutError())
-                return
+                return None
         else:
             due = self._last_data + idle
             if now >= due:
                 self._fail(TimeoutError())
-                return
-        self._timer = self.loop.call_at(due, self._check_timeouts)
+                return None
+        return due
 
     # -- the connection's task ----------------------------------------------------
 
@@ -421,6 +469,10 @@ class _Connection(asyncio.Protocol):
         self.sink, self.key = sink, key
         logger.info("rtmp %s: publish of %s accepted", self.peer, redact(key))
         self._write(self.session.accept_publish())
+        if self.progress is not None and self.progress.accepted_at is None:
+            now = self.loop.time()
+            self.progress.accepted(now, self.session.bytes_in)
+            self._reschedule(min(now + self.server.limits.rate_window, self._last_data + self.server.idle_timeout))
 
 
 class RtmpServer:
@@ -429,8 +481,11 @@ class RtmpServer:
     def __init__(self, hub: IngestHub, *, host: str = "127.0.0.1", port: int = 1935, app_name: str = "live",
                  ssl_context: ssl.SSLContext | None = None, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  handshake_timeout: float = 10.0, idle_timeout: float = 30.0,
-                 read_coalesce: float = DEFAULT_READ_COALESCE) -> None:
+                 read_coalesce: float = DEFAULT_READ_COALESCE, limits: RtmpLimits | None = None,
+                 admission: Admission | None = None) -> None:
         self.hub = hub
+        self.limits = limits or RtmpLimits()
+        self.admission = admission
         self.read_coalesce = read_coalesce
         self.host = host
         self.app_name = app_name

@@ -32,6 +32,9 @@ from ingest.rtmp.handshake import ServerHandshake
 #: Our outgoing chunk size (fewer chunk headers than the default 128).
 OUT_CHUNK_SIZE = 4096
 WINDOW_ACK_SIZE = 2_500_000
+#: Commands a client may send before its publish is accepted (encoders send five or six:
+#: connect, releaseStream, FCPublish, createStream, publish, maybe _checkbw).
+MAX_PRE_ACCEPT_COMMANDS = 32
 #: The message stream id createStream hands out.
 PUBLISH_STREAM_ID = 1
 
@@ -131,13 +134,25 @@ class RtmpSession:
     """Server side of one RTMP connection, free of I/O."""
 
     def __init__(self, *, app_name: str = "live", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 pre_accept_message_size: int | None = None,
                  out_chunk_size: int = OUT_CHUNK_SIZE, window_ack_size: int = WINDOW_ACK_SIZE) -> None:
         self.app_name = app_name
         self.state = SessionState.HANDSHAKE
         self.app: str | None = None
         self.stream_key: str | None = None
+        #: True once a publish was accepted (the key checked)
+        self.accepted = False
+        self._max_message_size = max_message_size
+        self._pre_accept_commands = 0
         self._handshake = ServerHandshake()
         self._decoder = ChunkDecoder(max_message_size=max_message_size)
+        if pre_accept_message_size is not None and pre_accept_message_size < max_message_size:
+            # Before the key check a client holds at most this much of the node's memory
+            # (ingest/rtmp/limits.py): one partial message of this size, and its incomplete chunk.
+            self._decoder.set_limits(pre_accept_message_size, pre_accept_message_size,
+                                     " before the publish is accepted")
+            # one command at a time, so the publish raises the bound before what follows it is read
+            self._decoder.stop_after_commands = True
         self._encoder = ChunkEncoder()
         self._out_chunk_size = out_chunk_size
         self._window_ack_size = window_ack_size
@@ -160,6 +175,16 @@ class RtmpSession:
         return self._handshake.digest
 
     @property
+    def bytes_in(self) -> int:
+        """Bytes received from the client so far (handshake included)."""
+        return self._bytes_in
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the client's held between reads (handshake and chunk stream)."""
+        return self._handshake.held_bytes + self._decoder.held_bytes
+
+    @property
     def publishing(self) -> bool:
         return self.state is SessionState.PUBLISHING
 
@@ -174,10 +199,16 @@ class RtmpSession:
                 return self._take()
             self.state = SessionState.CONNECTING
             data = self._handshake.take_rest()
-        for message in self._decoder.feed(data):
-            if self.state is SessionState.CLOSED:
+        decoder = self._decoder
+        messages = decoder.feed(data)
+        while True:
+            for message in messages:
+                if self.state is SessionState.CLOSED:
+                    break
+                self._handle(message)
+            if not decoder.stopped or self.state is SessionState.CLOSED:
                 break
-            self._handle(message)
+            messages = decoder.feed(b"")  # the rest of this read, under the limits now in force
         self._maybe_ack()
         return self._take()
 
@@ -198,6 +229,7 @@ class RtmpSession:
         if self.state is not SessionState.PUBLISH_PENDING:
             raise RuntimeError(f"accept_publish() in state {self.state.value}")
         self.state = SessionState.PUBLISHING
+        self.accepted = True
         self._send(msg.stream_begin(self._publish_stream_id))
         self._send(msg.on_status(self._publish_stream_id, "status", "NetStream.Publish.Start",
                                  f"{self.stream_key} is now published.", details=self.stream_key))
@@ -258,6 +290,11 @@ class RtmpSession:
 
     def _command(self, cmd: msg.Command, message: RtmpMessage) -> None:
         name = cmd.name
+        if not self.accepted:
+            self._pre_accept_commands += 1
+            if self._pre_accept_commands > MAX_PRE_ACCEPT_COMMANDS:
+                raise CommandError(f"more than {MAX_PRE_ACCEPT_COMMANDS} commands before an accepted publish",
+                                   "too_many_commands")
         if name == "connect":
             self._connect(cmd)
             return
@@ -316,6 +353,12 @@ class RtmpSession:
             return
         self.stream_key = key
         self.state = SessionState.PUBLISH_PENDING
+        if not self.accepted:
+            # Media may follow the publish in the same read (a client that does not wait for
+            # the answer): the full size applies from here.  The server reads nothing more
+            # until the hub decides, so a refused client has held at most that one read.
+            self._decoder.set_limits(self._max_message_size)
+            self._decoder.stop_after_commands = False
         self._events.append(PublishRequested(key, self._publish_stream_id))
 
     def _data(self, message: RtmpMessage) -> None:

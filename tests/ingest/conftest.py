@@ -241,6 +241,13 @@ async def case_chunk_size_2_31(port: int) -> RawRtmpClient:
 
 async def case_amf_deep(port: int) -> RawRtmpClient:
     client = await RawRtmpClient.open(port)
+    # 1,000 levels in 7 KB: within the few KiB a connection may send before its publish is accepted
+    await client.send(RtmpMessage(3, msg.COMMAND_AMF0, 0, 0, nested_connect(1_000)))
+    return client
+
+
+async def case_amf_deep_large(port: int) -> RawRtmpClient:
+    client = await RawRtmpClient.open(port)
     await client.send(RtmpMessage(3, msg.COMMAND_AMF0, 0, 0, nested_connect(10_000)))
     return client
 
@@ -259,9 +266,13 @@ MALFORMED: dict[str, tuple[Callable[[int], Awaitable[RawRtmpClient]], str, str]]
     "chunk-size-0": (case_chunk_size_zero, "bad_chunk_size", "chunk size 0 is out of range (1..2147483647)"),
     "chunk-size-2^31": (case_chunk_size_2_31, "bad_chunk_size",
                         "chunk size 2147483648 is out of range (1..2147483647)"),
-    "amf0-10000-deep": (case_amf_deep, "amf_depth", "AMF0 value is nested deeper than 64 levels"),
+    "amf0-1000-deep": (case_amf_deep, "amf_depth", "AMF0 value is nested deeper than 64 levels"),
+    # 70 KB of connect command: refused at its header, before any of it is buffered
+    "amf0-10000-deep": (case_amf_deep_large, "message_too_large",
+                        "message length 70020 exceeds the limit of 8192 bytes before the publish is accepted"),
     "huge-message-length": (case_huge_message, "message_too_large",
-                            "message length 16777215 exceeds the limit of 8388608 bytes"),
+                            "message length 16777215 exceeds the limit of 8192 bytes before the publish is "
+                            "accepted"),
 }
 
 
