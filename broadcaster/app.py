@@ -21,6 +21,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from broadcaster import api, datadir, origin, pages
 from broadcaster.chat import setup_chat
+from broadcaster.caps import CAPS, caps_middleware, node_caps, rtmp_limits
 from broadcaster.config import ConfigError, NodeConfig, weak_token
 from broadcaster.hls_forward import setup_hls_forward
 from broadcaster.http_errors import error_middleware
@@ -108,7 +109,7 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
     from ingest.rtmp import RtmpServer
 
     config = app[CONFIG]
-    options = {"read_coalesce": config.read_coalesce}
+    options = {"read_coalesce": config.read_coalesce, "limits": rtmp_limits(config), "admission": app[CAPS].rtmp}
     servers = [RtmpServer(app[LIVE], host=config.host, port=config.rtmp_port, **options)]
     if config.rtmps_port:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -127,9 +128,10 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: NodeConfig) -> web.Application:
     datadir.prepare(config.data_dir)
     config = replace(config, node_id=datadir.node_id(config.data_dir, config.node_id))
-    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+    app = web.Application(middlewares=[caps_middleware, error_middleware], client_max_size=1 << 20)
     app[CONFIG] = config
     app[METRICS] = NodeMetrics()
+    app[CAPS] = node_caps(config, app[METRICS].registry)
     app[PLAYLIST_WATCH] = PlaylistWatch()
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)

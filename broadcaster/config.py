@@ -69,6 +69,18 @@ class NodeConfig:
     chat_joins_per_address: float = 2.0
     chat_comments_per_address: float = 5.0
     chat_reactions_per_address: float = 40.0
+    #: caps (broadcaster/caps.py, ingest/rtmp/limits.py); 0 turns a count cap off
+    rtmp_max_connections: int = 200
+    rtmp_max_connections_per_address: int = 10
+    rtmp_accept_timeout: float = 10.0
+    rtmp_pre_accept_bytes: int = 8 * 1024
+    rtmp_min_rate: int = 1000
+    rtmp_rate_window: float = 10.0
+    http_max_requests: int = 4000
+    http_max_requests_per_address: int = 256
+    ws_max_connections: int = 50000
+    hls_max_held: int = 2000
+    hls_max_held_per_address: int = 64
     #: seconds between freezes of the long-lived heap (``broadcaster/heap.py``); 0 = CPython's own GC
     gc_freeze_interval: float = 1.0
     #: a metrics-only listener with every series (per-broadcast ones too): PORT (loopback) or HOST:PORT;
@@ -155,6 +167,22 @@ _HELP = {
     "simulcast_ca_file": "PEM file of a CA trusted (besides the system's) to verify RTMPS simulcast destinations",
     "simulcast_retry_max": "longest wait, seconds, between attempts to reach a simulcast destination",
     "simulcast_max_lag": "seconds a simulcast target may fall behind before it skips to the next keyframe",
+    "rtmp_max_connections": "RTMP(S) connections this node serves at once (0: no limit)",
+    "rtmp_max_connections_per_address": "RTMP(S) connections one network address (IPv6: /64) may hold (0: no limit)",
+    "rtmp_accept_timeout": "seconds an RTMP client has from connecting to an accepted publish (handshake, connect, "
+                           "publish and the key check), else it is closed",
+    "rtmp_pre_accept_bytes": "largest RTMP message a client may send before its publish is requested (bytes; a "
+                             "larger header is refused at once)",
+    "rtmp_min_rate": "bytes per second an accepted RTMP publisher must average over each --rtmp-rate-window "
+                     "(0: no minimum)",
+    "rtmp_rate_window": "seconds over which an RTMP publisher's data rate is measured",
+    "http_max_requests": "HTTP requests in progress on this node at once, held LL-HLS requests included; past it "
+                         "503 + Retry-After (0: no limit)",
+    "http_max_requests_per_address": "HTTP requests in progress from one network address (0: no limit)",
+    "ws_max_connections": "WebSocket connections this node serves at once (per address: "
+                          "--chat-sockets-per-address; 0: no limit)",
+    "hls_max_held": "LL-HLS requests held waiting for a part or playlist on this node (0: no limit)",
+    "hls_max_held_per_address": "held LL-HLS requests from one network address (0: no limit)",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -308,6 +336,16 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("option simulcast_max_lag: must be between 0.5 and 60 seconds")
     if config.simulcast_ca_file and not Path(config.simulcast_ca_file).is_file():
         raise ConfigError(f"option simulcast_ca_file: {config.simulcast_ca_file} is not a file")
+    for name in ("rtmp_max_connections", "rtmp_max_connections_per_address", "rtmp_min_rate", "http_max_requests",
+                 "http_max_requests_per_address", "ws_max_connections", "hls_max_held", "hls_max_held_per_address"):
+        if not 0 <= getattr(config, name) <= 10_000_000:
+            raise ConfigError(f"option {name}: must be between 0 (no limit) and 10000000")
+    if not 0.1 <= config.rtmp_accept_timeout <= 600:
+        raise ConfigError("option rtmp_accept_timeout: must be between 0.1 and 600 seconds")
+    if not 0.1 <= config.rtmp_rate_window <= 600:
+        raise ConfigError("option rtmp_rate_window: must be between 0.1 and 600 seconds")
+    if not 256 <= config.rtmp_pre_accept_bytes <= 1 << 20:
+        raise ConfigError("option rtmp_pre_accept_bytes: must be between 256 and 1048576")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 
