@@ -38,6 +38,7 @@ from broadcaster.recordings import setup_recordings
 from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from broadcaster.simulcast import setup_simulcast
+from broadcaster.state_metrics import StateCollector
 from ingest.hls.watch import PlaylistWatch
 from ingest.source import redact
 from ingest.whip import WhipOptions, add_whip_routes
@@ -132,6 +133,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = NodeMetrics()
     app[CAPS] = node_caps(config, app[METRICS].registry)
+    app[METRICS].registry.register(StateCollector(app))  # type: ignore[arg-type]
     app[PLAYLIST_WATCH] = PlaylistWatch()
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)

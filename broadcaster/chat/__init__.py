@@ -77,6 +77,7 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
                                           admit=lambda identity: app[PLAYBACK].admit_viewer(identity))
         app[CHAT_BUS] = bus
         app[CHAT_RELAY] = relay
+        app[_ENDPOINT] = holder["endpoint"]  # read by broadcaster/state_metrics.py
         log.info("chat relay on %s bus (node %s)", "redis" if config.redis_url else "memory", config.node_id)
         yield
         await relay.close()

@@ -72,6 +72,10 @@ class PlaylistWatch:
         for key in [k for k in self._changed if k[0] == broadcast_id]:
             self._changed.pop(key).event.set()
 
+    def sizes(self) -> tuple[int, int]:
+        """(playlists with a position, playlists someone waits on): what this watch keeps."""
+        return len(self._positions), len(self._changed)
+
     def position(self, broadcast_id: str, rendition: str) -> PlaylistPosition | None:
         return self._positions.get((broadcast_id, rendition))
 

@@ -206,3 +206,19 @@ async def test_websockets_are_capped_per_node(node) -> None:
     await again.close()
     for ws in sockets[1:]:
         await ws.close()
+
+
+async def test_metrics_show_the_sizes_of_the_in_memory_tables(node) -> None:
+    client, _ = node
+    ws = await client.ws_connect(f"/ws/{BROADCAST}")
+    await ws.send_str(json.dumps({"type": "hello", "name": "ann"}))
+    await ws.receive()
+    resp = await client.get("/metrics")
+    metrics = await resp.text()
+    assert metric(metrics, 'onair_state_entries{table="chat_rooms"}') == 1
+    assert metric(metrics, 'onair_state_entries{table="chat_room_viewers"}') == 1
+    assert metric(metrics, 'onair_state_entries{table="chat_quota_addresses"}') == 1
+    assert metric(metrics, 'onair_state_entries{table="playlist_positions"}') == 1
+    assert metric(metrics, 'onair_state_entries{table="live_sessions"}') == 0
+    assert metric(metrics, 'onair_state_entries{table="asyncio_tasks"}') > 0
+    await ws.close()
