@@ -34,8 +34,10 @@ def chunk(csid: int, type_id: int, payload: bytes, stream_id: int = 0, timestamp
 
 
 class RawRtmp:
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5, source: str | None = None) -> None:
+        """``source``: the local address to connect from (another 127.0.0.x: another client)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
 
     def handshake(self) -> None:
         c1 = bytes(8) + os.urandom(1528)
