@@ -110,6 +110,44 @@ class Progress:
             self._window_start, self._window_bytes = now, bytes_in
 
 
+@dataclass(frozen=True, slots=True)
+class Silent:
+    """No data for the idle timeout, or no handshake in time (the server's ``TimeoutError``)."""
+
+
+SILENT = Silent()
+
+
+def next_check(progress: Progress, now: float, *, bytes_in: int, idle_timeout: float, busy: bool,
+               write_paused_at: float | None, handshake_done: bool, handshake_deadline: float,
+               last_data: float) -> Stalled | Silent | float:
+    """Everything the server's one timer per connection decides: a verdict, or when to ask again.
+
+    ``busy``: the server awaits something for the connection (the hub's decision on a key),
+    ``write_paused_at``: since when the client has not read what we sent (None: it reads).
+    Time the node made a publisher wait starts a new rate window instead of counting against it.
+    """
+    if write_paused_at is not None:
+        due = write_paused_at + idle_timeout
+        if now >= due:
+            return Stalled("write_timeout", f"client has not read for {idle_timeout:g} s")
+    elif busy:
+        due = now + idle_timeout  # waiting on the hub is not the client's silence
+    elif not handshake_done:
+        due = handshake_deadline
+        if now >= due:
+            return SILENT
+    else:
+        due = last_data + idle_timeout
+        if now >= due:
+            return SILENT
+    if busy or (progress.accepted_at is not None and write_paused_at is not None):
+        progress.restart_window(now, bytes_in)
+        return due
+    verdict = progress.check(now, bytes_in)
+    return verdict if isinstance(verdict, Stalled) else min(due, verdict)
+
+
 class Admission(Protocol):
     """The node's per-node and per-address connection caps, as the RTMP server sees them."""
 

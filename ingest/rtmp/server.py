@@ -38,7 +38,7 @@ from typing import cast
 
 from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE
 from ingest.rtmp.errors import RtmpProtocolError
-from ingest.rtmp.limits import Admission, Progress, RtmpLimits, Stalled
+from ingest.rtmp.limits import Admission, Progress, RtmpLimits, Silent, Stalled, next_check
 from ingest.rtmp.session import (
     Connected,
     Event,
@@ -269,47 +269,18 @@ class _Connection(asyncio.Protocol):
     def _check_timeouts(self) -> None:
         """One timer per connection, rescheduled to the next possible expiry when it fires."""
         self._timer = None
-        if self._stopped or self._lost.done():
+        if self._stopped or self._lost.done() or self.progress is None:
             return
-        now = self.loop.time()
-        idle = self.server.idle_timeout
-        due = self._due(now, idle)
-        if due is None:
-            return
-        progress = self.progress
-        if progress is not None:
-            accepted = progress.accepted_at is not None
-            if self._busy or (accepted and self._write_paused_at is not None):
-                # the node made it wait: not the publisher's slowness
-                progress.restart_window(now, self.session.bytes_in)
-            else:
-                verdict = progress.check(now, self.session.bytes_in)
-                if isinstance(verdict, Stalled):
-                    self._fail(RtmpProtocolError(verdict.reason, verdict.code))
-                    return
-                due = min(due, verdict)
-        self._timer = self.loop.call_at(due, self._check_timeouts)
-
-    def _due(self, now: float, idle: float) -> float | None:
-        """The next handshake/idle/write deadline (None: one passed and the connection is failing)."""
-        if self._write_paused_at is not None:
-            due = self._write_paused_at + idle
-            if now >= due:
-                self._fail(RtmpProtocolError(f"client has not read for {idle:g} s", "write_timeout"))
-                return None
-        elif self._busy:
-            due = now + idle  # waiting on the hub is not the client's silence
-        elif not self.session.handshake_done:
-            due = self._handshake_deadline
-            if now >= due:
-                self._fail(TimeoutError())
-                return None
+        verdict = next_check(self.progress, self.loop.time(), bytes_in=self.session.bytes_in,
+                             idle_timeout=self.server.idle_timeout, busy=self._busy,
+                             write_paused_at=self._write_paused_at, handshake_done=self.session.handshake_done,
+                             handshake_deadline=self._handshake_deadline, last_data=self._last_data)
+        if isinstance(verdict, Stalled):
+            self._fail(RtmpProtocolError(verdict.reason, verdict.code))
+        elif isinstance(verdict, Silent):
+            self._fail(TimeoutError())
         else:
-            due = self._last_data + idle
-            if now >= due:
-                self._fail(TimeoutError())
-                return None
-        return due
+            self._timer = self.loop.call_at(verdict, self._check_timeouts)
 
     # -- the connection's task ----------------------------------------------------
 

@@ -16,7 +16,7 @@ from ingest.rtmp import RtmpServer
 from ingest.rtmp import messages as msg
 from ingest.rtmp.chunk import ChunkEncoder, RtmpMessage
 from ingest.rtmp.errors import RtmpProtocolError
-from ingest.rtmp.limits import Progress, RtmpLimits, Stalled
+from ingest.rtmp.limits import SILENT, Progress, RtmpLimits, Stalled, next_check
 from ingest.rtmp.session import PublishRequested, RtmpSession, UnitReceived
 from tests.ingest.conftest import GOOD_KEY, RawRtmpClient, RecordingHub, wait_until
 
@@ -68,6 +68,31 @@ def test_min_rate_zero_turns_the_rate_check_off() -> None:
     progress = Progress(RtmpLimits(min_rate=0, rate_window=5), now=0.0)
     progress.accepted(0.0, 0)
     assert progress.check(1000.0, 0) == 1005.0
+
+
+def _check(progress: Progress, now: float, **state: object) -> object:
+    defaults: dict[str, object] = {"bytes_in": 0, "idle_timeout": 30.0, "busy": False, "write_paused_at": None,
+                                   "handshake_done": True, "handshake_deadline": 10.0, "last_data": now}
+    return next_check(progress, now, **{**defaults, **state})  # type: ignore[arg-type]
+
+
+def test_the_servers_timer_decides_from_the_connections_state() -> None:
+    limits = RtmpLimits(accept_timeout=10, min_rate=1000, rate_window=10)
+    fresh = Progress(limits, now=0.0)
+    assert _check(fresh, 3.0, handshake_done=False) == 10.0
+    assert _check(fresh, 10.0, handshake_done=False) is SILENT
+    assert _check(fresh, 5.0) == 10.0  # handshake done, not accepted: the accept deadline is next
+    assert isinstance(_check(fresh, 10.0), Stalled)
+    assert _check(fresh, 12.0, busy=True) == 42.0  # the hub decides: neither deadline runs
+    stalled = _check(fresh, 40.0, write_paused_at=5.0)
+    assert stalled == Stalled("write_timeout", "client has not read for 30 s")
+    publishing = Progress(limits, now=0.0)
+    publishing.accepted(1.0, 5000)
+    assert _check(publishing, 5.0, bytes_in=6000, last_data=4.0) == 11.0
+    assert _check(publishing, 34.0, bytes_in=6000, last_data=4.0) is SILENT  # 30 s without a byte
+    # a client that does not read: the rate window restarts instead of counting its pause
+    assert _check(publishing, 11.0, bytes_in=5001, write_paused_at=10.0) == 40.0
+    assert _check(publishing, 20.0, bytes_in=5001 + 9000) == 21.0
 
 
 @pytest.mark.parametrize("kwargs", [{"pre_accept_message_size": 10}, {"accept_timeout": 0},
