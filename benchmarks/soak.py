@@ -235,10 +235,12 @@ async def sampler(node: subprocess.Popen[bytes], base: str, broadcast_id: str, d
                 async with session.get(f"{base}/api/broadcasts/{broadcast_id}") as resp:
                     doc = await resp.json()
                 row["status"] = doc.get("status")
-                hls = data_dir / "hls" / broadcast_id
-                files = [p for p in hls.rglob("*") if p.is_file()]
-                row["hls_files"] = len(files)
-                row["hls_mib"] = round(sum(p.stat().st_size for p in files) / 2**20, 1)
+                live = doc.get("live") or {}
+                transcoder = live.get("transcoder") or {}
+                row["realtime_factor"] = transcoder.get("realtime_factor")
+                row["dropped_units"] = transcoder.get("dropped_units")
+                row["publish_to_playlist_s"] = (live.get("publish_to_playlist") or {}).get("last")
+                row["hls_files"], row["hls_mib"] = hls_size(data_dir / "hls" / broadcast_id)
                 row.update(joins=load.joins, leaves=load.leaves, join_errors=load.join_errors,
                            comments_sent=load.comments_sent, reactions_sent=load.reactions_sent,
                            events_received=load.events_received, reloads=load.reloads, parts=load.parts,
@@ -255,6 +257,20 @@ async def sampler(node: subprocess.Popen[bytes], base: str, broadcast_id: str, d
                 if now >= stop:
                     return
                 await asyncio.sleep(max(0.0, min(interval, stop - time.monotonic())))
+
+
+def hls_size(folder: Path) -> tuple[int, float]:
+    """Files and MiB under ``folder`` (the packager renames files meanwhile: a vanished one is skipped)."""
+    count = size = 0
+    for path in folder.rglob("*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.is_file():
+            count += 1
+            size += stat.st_size
+    return count, round(size / 2**20, 1)
 
 
 def growth(rows: list[dict[str, Any]], warmup: float, column: str) -> tuple[float, float, float]:
@@ -297,10 +313,12 @@ async def run(args: argparse.Namespace) -> int:
                      for i in range(args.viewers)]
             tasks += [asyncio.create_task(poller(i, base, broadcast_id, sessions[(i * 7) % len(sessions)], load, stop))
                       for i in range(args.pollers)]
-            await sampler(node, base, broadcast_id, data_dir, load, args.sample, started, stop, rows, out)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await sampler(node, base, broadcast_id, data_dir, load, args.sample, started, stop, rows, out)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for session in sessions:
                 await session.close()
