@@ -45,12 +45,12 @@ class BenchNode:
     """``command(http_port, rtmp_port)`` started on two free ports; ready once it answers /healthz."""
 
     def __init__(self, command: Callable[[int, int], list[str]], log_path: Path, admin: str,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, start_timeout: float = 30) -> None:
         self.http_port, self.rtmp_port = free_port(), free_port()
         self.admin = admin
         self.proc = subprocess.Popen(command(self.http_port, self.rtmp_port), cwd=cwd, stdout=subprocess.DEVNULL,
                                      stderr=open(log_path, "wb"))
-        wait_healthy(self.base)
+        wait_healthy(self.base, start_timeout)
 
     @property
     def base(self) -> str:

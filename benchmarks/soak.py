@@ -308,7 +308,7 @@ async def run(args: argparse.Namespace) -> int:
         out = Path(args.csv)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            per = (args.comments / args.viewers, args.reactions / args.viewers)
+            per = (args.comments / max(args.viewers, 1), args.reactions / max(args.viewers, 1))
             tasks = [asyncio.create_task(viewer(i, base, broadcast_id, sessions[i % len(sessions)], load, per, stop))
                      for i in range(args.viewers)]
             tasks += [asyncio.create_task(poller(i, base, broadcast_id, sessions[(i * 7) % len(sessions)], load, stop))
