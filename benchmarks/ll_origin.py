@@ -68,7 +68,9 @@ async def measure(held: int, parts: int) -> list[float]:
         data = Path(tmp)
         folder = data / "hls" / BROADCAST / "source"
         folder.mkdir(parents=True)
-        app = create_app(NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=data, admin_token="b" * 20))
+        # every player here comes from 127.0.0.1 and stands for a different viewer: no per-address caps
+        app = create_app(NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=data, admin_token="b" * 20,
+                                    hls_max_held_per_address=0, http_max_requests_per_address=0))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

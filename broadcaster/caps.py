@@ -16,12 +16,18 @@ the answer:
 - held LL-HLS requests: ``broadcaster/origin_blocking.py`` takes a ``hls_held`` slot before
   a request starts waiting, and answers 503 + ``Retry-After`` past the caps.
 
+Behind a reverse proxy every client comes from the proxy's address: with ``--trusted-proxies``, a request
+from a listed proxy counts under the client its ``X-Forwarded-For`` names (:func:`client_address`), and the
+middleware hands the rest of the chain a request whose ``remote`` is that client (chat quotas and bans
+included).  A request from anyone else keeps its peer address whatever headers it sends.
+
 Every refusal is counted in ``onair_connections_refused_total{kind,reason}``; what is held,
 in the gauge ``onair_connections_open{kind}``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -29,7 +35,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from broadcaster.chat.quotas import network_of
-from broadcaster.config import NodeConfig
+from broadcaster.config import NodeConfig, parse_networks
 from ingest.rtmp.limits import RtmpLimits
 
 NODE_LIMIT = "node_limit"
@@ -111,8 +117,11 @@ class CapLimits:
 class NodeCaps:
     """The node's slots of each kind and their metrics."""
 
-    def __init__(self, limits: CapLimits, registry: CollectorRegistry) -> None:
+    def __init__(self, limits: CapLimits, registry: CollectorRegistry,
+                 trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()) -> None:
         self.limits = limits
+        #: reverse proxies whose X-Forwarded-For is believed
+        self.trusted = trusted
         self._refusals = Counter("onair_connections_refused",
                                  "Connections and requests refused by a per-node or per-address cap, by kind "
                                  "(rtmp, http, ws, hls_held) and reason (node_limit, address_limit)",
@@ -141,7 +150,7 @@ def node_caps(config: NodeConfig, registry: CollectorRegistry) -> NodeCaps:
         rtmp_per_node=config.rtmp_max_connections, rtmp_per_address=config.rtmp_max_connections_per_address,
         http_per_node=config.http_max_requests, http_per_address=config.http_max_requests_per_address,
         ws_per_node=config.ws_max_connections, hls_held_per_node=config.hls_max_held,
-        hls_held_per_address=config.hls_max_held_per_address), registry)
+        hls_held_per_address=config.hls_max_held_per_address), registry, parse_networks(config.trusted_proxies))
 
 
 def rtmp_limits(config: NodeConfig) -> RtmpLimits:
@@ -158,11 +167,41 @@ def unavailable(slots: Slots, reason: str, **headers: str) -> web.Response:
                                       "Cache-Control": "no-store", **headers})
 
 
+def client_address(remote: str, forwarded_for: str | None,
+                   trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> str:
+    """The client a request stands for: its peer, or, when the peer is a trusted proxy, the nearest
+    address of ``X-Forwarded-For`` (read from the right) that is not a trusted proxy itself."""
+    if not trusted or not forwarded_for or not _trusted(remote, trusted):
+        return remote
+    for hop in reversed(forwarded_for.split(",")):
+        hop = hop.strip()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # a malformed chain says nothing reliable
+        if not _trusted(hop, trusted):
+            return hop
+    return remote
+
+
+def _trusted(address: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 @web.middleware
 async def caps_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     caps = request.app[CAPS]
     slots = caps.ws if request.headers.get("Upgrade", "").lower() == "websocket" else caps.http
-    address = request.remote or ""
+    address = remote = request.remote or ""
+    if caps.trusted:
+        address = client_address(remote, request.headers.get("X-Forwarded-For"), caps.trusted)
+        if address != remote:
+            # every later step (chat quotas and bans, held requests, logs) sees the client, not the proxy
+            request = request.clone(remote=address)
     reason = slots.enter(address)
     if reason is not None:
         return unavailable(slots, reason)

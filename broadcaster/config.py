@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -81,6 +82,8 @@ class NodeConfig:
     ws_max_connections: int = 50000
     hls_max_held: int = 2000
     hls_max_held_per_address: int = 64
+    #: reverse proxies (addresses or CIDRs) whose X-Forwarded-For names the client (caps, chat quotas)
+    trusted_proxies: tuple[str, ...] = ()
     #: seconds between freezes of the long-lived heap (``broadcaster/heap.py``); 0 = CPython's own GC
     gc_freeze_interval: float = 1.0
     #: a metrics-only listener with every series (per-broadcast ones too): PORT (loopback) or HOST:PORT;
@@ -183,6 +186,8 @@ _HELP = {
                           "--chat-sockets-per-address; 0: no limit)",
     "hls_max_held": "LL-HLS requests held waiting for a part or playlist on this node (0: no limit)",
     "hls_max_held_per_address": "held LL-HLS requests from one network address (0: no limit)",
+    "trusted_proxies": "address or CIDR of a reverse proxy in front of the node (repeatable): a request from it is "
+                       "counted under the client its X-Forwarded-For names, for the per-address caps and quotas",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -340,6 +345,10 @@ def validate(config: NodeConfig) -> None:
                  "http_max_requests_per_address", "ws_max_connections", "hls_max_held", "hls_max_held_per_address"):
         if not 0 <= getattr(config, name) <= 10_000_000:
             raise ConfigError(f"option {name}: must be between 0 (no limit) and 10000000")
+    try:
+        parse_networks(config.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"option trusted_proxies: {exc}") from None
     if not 0.1 <= config.rtmp_accept_timeout <= 600:
         raise ConfigError("option rtmp_accept_timeout: must be between 0.1 and 600 seconds")
     if not 0.1 <= config.rtmp_rate_window <= 600:
@@ -374,6 +383,17 @@ def advertised(config: NodeConfig) -> str:
 
     host = config.host if config.host not in ("", "0.0.0.0", "::") else socket.gethostname()
     return f"http://[{host}]:{config.http_port}" if ":" in host else f"http://{host}:{config.http_port}"
+
+
+def parse_networks(values: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Addresses or CIDRs (``10.0.0.5``, ``10.0.0.0/8``, ``::1``) as networks; ValueError names a bad one."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def parse_listen(value: str, default_host: str = "127.0.0.1") -> tuple[str, int]:

@@ -8,10 +8,12 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from broadcaster.app import create_app
 from broadcaster.caps import ADDRESS_LIMIT, NODE_LIMIT, Slots
+from broadcaster.caps import CAPS as CAPS_KEY
 from broadcaster.config import NodeConfig
 from broadcaster.keys import PLAYLIST_WATCH
 from tests.broadcaster.test_origin_blocking import BROADCAST, Packager
@@ -222,3 +224,68 @@ async def test_metrics_show_the_sizes_of_the_in_memory_tables(node) -> None:
     assert metric(metrics, 'onair_state_entries{table="live_sessions"}') == 0
     assert metric(metrics, 'onair_state_entries{table="asyncio_tasks"}') > 0
     await ws.close()
+
+
+def test_the_client_behind_a_trusted_proxy_is_the_nearest_untrusted_forwarded_address() -> None:
+    from broadcaster.caps import client_address
+    from broadcaster.config import parse_networks
+
+    trusted = parse_networks(["127.0.0.5", "10.0.0.0/8"])
+    assert client_address("127.0.0.5", "203.0.113.7", trusted) == "203.0.113.7"
+    # a client may put anything on the left: only what trusted proxies appended counts
+    assert client_address("127.0.0.5", "198.51.100.1, 203.0.113.7, 10.1.2.3", trusted) == "203.0.113.7"
+    assert client_address("127.0.0.2", "203.0.113.7", trusted) == "127.0.0.2"  # not a proxy: forged
+    assert client_address("127.0.0.5", None, trusted) == "127.0.0.5"
+    assert client_address("127.0.0.5", "203.0.113.7, not-an-address", trusted) == "127.0.0.5"
+    assert client_address("127.0.0.5", "203.0.113.7", ()) == "127.0.0.5"
+
+
+async def _stalled_post(port: int, source: str, forwarded_for: str | None) -> asyncio.StreamWriter:
+    _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    forwarded = f"X-Forwarded-For: {forwarded_for}\r\n".encode() if forwarded_for else b""
+    writer.write(b"POST /api/broadcasts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + forwarded
+                 + b"Authorization: Bearer " + ADMIN.encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+    await writer.drain()
+    return writer
+
+
+async def test_requests_through_a_trusted_proxy_count_per_client(aiohttp_client, tmp_path: Path) -> None:
+    config = NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path, admin_token=ADMIN,
+                        http_max_requests_per_address=2, chat_sockets_per_address=1,
+                        trusted_proxies=("127.0.0.5",))
+    client = await aiohttp_client(create_app(config))
+    await register(client.app, BROADCAST)
+    port = client.server.port
+    writers = [await _stalled_post(port, "127.0.0.5", "203.0.113.7") for _ in range(2)]
+    writers += [await _stalled_post(port, "127.0.0.2", f"203.0.113.{n}") for n in (20, 21)]  # forged: 127.0.0.2
+    await asyncio.sleep(0.3)
+    caps = client.app[CAPS_KEY]
+    assert caps.http.held_by("203.0.113.7") == 2 and caps.http.held_by("127.0.0.2") == 2
+    assert caps.http.held_by("127.0.0.5") == 0
+    # through the proxy, another client is served; the same client is not
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.5", 0))
+    for forwarded, expected in (("203.0.113.8", b" 200 "), ("203.0.113.7", b" 503 ")):
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {forwarded}\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert expected in head.split(b"\r\n")[0], head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+    writer.close()
+    # the chat's per-address socket quota (1 here) also sees the client, not the proxy
+    session_headers = {"X-Forwarded-For": "203.0.113.30"}
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.5", 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = f"http://127.0.0.1:{port}/ws/{BROADCAST}"
+        first = await session.ws_connect(url, headers=session_headers)
+        other = await session.ws_connect(url, headers={"X-Forwarded-For": "203.0.113.31"})
+        same = await session.ws_connect(url, headers=session_headers)
+        message = await same.receive()
+        assert json.loads(message.data)["code"] == "too_many_sockets"
+        assert (await same.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert same.close_code == 4029
+        await first.send_str(json.dumps({"type": "hello", "name": "ann"}))
+        assert json.loads((await first.receive()).data)["type"] == "history"
+        for ws in (first, other, same):
+            await ws.close()
+    for w in writers:
+        w.close()
