@@ -192,6 +192,16 @@ def _trusted(address: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6
     return any(ip in network for network in trusted)
 
 
+def forwarded_chain(request: web.Request) -> str:
+    """``X-Forwarded-For`` for a request this node passes on to another (``hls_forward.py``): the chain it
+    came with, then the peer it came from, so the other node, trusting this one (``--trusted-proxies``),
+    counts it under the viewer rather than under this node."""
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    address = str(peer[0]) if isinstance(peer, tuple) and peer else (request.remote or "")
+    incoming = request.headers.get("X-Forwarded-For", "").strip()
+    return f"{incoming}, {address}" if incoming else address
+
+
 @web.middleware
 async def caps_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     caps = request.app[CAPS]

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from broadcaster import hls_cache
+from broadcaster.caps import forwarded_chain
 from broadcaster.config import advertised
 from broadcaster.http_errors import json_error
 from broadcaster.keys import CONFIG, LIVE, METRICS, STORE
@@ -51,7 +52,7 @@ _REQUEST_HEADERS = ("If-None-Match", "If-Modified-Since", "Range", "Accept")
 #: response headers streamed back
 _RESPONSE_HEADERS = ("Content-Type", "Content-Length", "Cache-Control", "ETag", "Last-Modified", "Content-Range",
                      "Accept-Ranges", "Expires", "Access-Control-Allow-Origin", "Access-Control-Allow-Methods",
-                     "Access-Control-Allow-Headers", "Access-Control-Expose-Headers")
+                     "Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "Retry-After")
 #: how long a route (which node, or gone) is reused before the registry is read again
 ROUTE_TTL = 1.0
 MAX_ROUTES = 4096
@@ -152,6 +153,7 @@ async def forward_if_elsewhere(request: web.Request, broadcast_id: str, rel: str
         url = url.with_query(request.rel_url.raw_query_string)
     upstream_headers = {name: request.headers[name] for name in _REQUEST_HEADERS if name in request.headers}
     upstream_headers[HOP_HEADER] = request.app[CONFIG].node_id
+    upstream_headers["X-Forwarded-For"] = forwarded_chain(request)  # the viewer, for the other node's caps
     client = request.app[HLS_CLIENT]
     response: web.StreamResponse | None = None
     try:

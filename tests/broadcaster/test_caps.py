@@ -289,3 +289,30 @@ async def test_requests_through_a_trusted_proxy_count_per_client(aiohttp_client,
             await ws.close()
     for w in writers:
         w.close()
+
+
+async def test_held_requests_forwarded_by_another_node_count_per_viewer(tmp_path: Path, redis_url: str) -> None:
+    """B streams A's broadcast through (broadcaster/hls_forward.py): A, trusting B, counts each viewer."""
+    from broadcaster.keys import STORE
+    from tests.broadcaster.test_hls_forward import _broadcast, _start
+
+    a = await _start(tmp_path, "node-a", redis_url, hls_max_held_per_address=1, trusted_proxies=("127.0.0.1",))
+    b = await _start(tmp_path, "node-b", redis_url)
+    try:
+        await a.app[STORE].create(_broadcast("node-a"))
+        watch = a.app[PLAYLIST_WATCH]
+        Packager(a.root, watch).publish(last_msn=11, building_parts=1)
+        port = int(b.base.rsplit(":", 1)[1])
+        blocking = f"/hls/{BROADCAST}/source/index.m3u8?_HLS_msn=12&_HLS_part=1"
+        held = [asyncio.ensure_future(get(port, blocking, source)) for source in ("127.0.0.2", "127.0.0.3")]
+        while watch.waiting(BROADCAST, "source") < 2:  # one each: two viewers, not one node
+            await asyncio.sleep(0.01)
+        status, headers, body = await get(port, blocking, "127.0.0.2")  # that viewer's second: refused by A
+        assert status == 503 and headers["retry-after"] == "1"
+        assert "from your network address (at most 1)" in json.loads(body)["error"]
+        assert a.app[CAPS_KEY].hls_held.held_by("127.0.0.3") == 1
+        Packager(a.root, watch).publish(last_msn=11, building_parts=2)
+        assert [r[0] for r in await asyncio.gather(*held)] == [200, 200]
+    finally:
+        await b.runner.cleanup()
+        await a.runner.cleanup()
