@@ -38,7 +38,7 @@ from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from broadcaster.simulcast import setup_simulcast
 from ingest.hls.watch import PlaylistWatch
-from ingest.source import redact
+from onair_common.redact import redact
 from ingest.whip import WhipOptions, add_whip_routes
 
 log = logging.getLogger("onair.node")
