@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from broadcaster.bus.base import (DEFAULT_QUEUE, GAP, Admission, Banned, Bus, BusError, BusUnavailable, Held,
-                                  PresenceCount, PresenceUpdate, Subscription)
+from broadcaster.bus.base import (DEFAULT_QUEUE, GAP, Admission, Banned, Bus, BusError, BusUnavailable, ChatState,
+                                  Held, PresenceCount, PresenceUpdate, PubSub, Subscription)
 from broadcaster.bus.memory import MemoryBus
 from broadcaster.bus.redis import RedisBus
 
@@ -25,5 +25,5 @@ def open_bus(redis_url: str = "", *, prefix: str = "onair:chat:", history_size: 
     return RedisBus(redis_url, prefix=prefix, history_size=history_size, retention=retention)
 
 
-__all__ = ["Admission", "Banned", "Bus", "BusError", "BusUnavailable", "DEFAULT_QUEUE", "GAP", "Held", "MemoryBus", "PresenceCount",
-           "PresenceUpdate", "RedisBus", "Subscription", "open_bus"]
+__all__ = ["Admission", "Banned", "Bus", "BusError", "BusUnavailable", "ChatState", "DEFAULT_QUEUE", "GAP", "Held",
+           "MemoryBus", "PresenceCount", "PresenceUpdate", "PubSub", "RedisBus", "Subscription", "open_bus"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from broadcaster.bus import Bus, PresenceUpdate
+from broadcaster.bus import ChatState, PresenceUpdate
 
 
 class Presence:
@@ -85,7 +85,7 @@ class Presence:
             out.append(update)
         return out
 
-    async def sync(self, bus: Bus, node_id: str, broadcast_ids: list[str], ttl: float) -> dict[str, int]:
+    async def sync(self, bus: ChatState, node_id: str, broadcast_ids: list[str], ttl: float) -> dict[str, int]:
         """Report this node's changes; the distinct viewers of each broadcast across nodes."""
         updates = self.updates(broadcast_ids)
         try:
