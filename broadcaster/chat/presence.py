@@ -55,7 +55,7 @@ class Presence:
 
     def has(self, broadcast_id: str, viewer_id: str) -> bool:
         here = self._sockets.get(broadcast_id)
-        return bool(here) and viewer_id in here
+        return here is not None and viewer_id in here
 
     def forget(self, broadcast_id: str) -> None:
         """The broadcast has no room here any more (its set expires in the shared state)."""
