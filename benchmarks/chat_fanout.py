@@ -669,7 +669,8 @@ def report(target: str, r: dict[str, Any], args: argparse.Namespace) -> str:
     bmin = min((s["bytes_min"] for s in sinks), default=0)
     closed = sum(s["closed"] for s in sinks)
     reads = max((s.get("reads_median", 0) for s in sinks), default=0)
-    p = lambda v: "n/a" if v is None else f"{v * 1000:.0f} ms"
+    def p(v: float | None) -> str:
+        return "n/a" if v is None else f"{v * 1000:.0f} ms"
     transcode = ""
     if r["realtime_factors"]:
         factors = ", ".join("n/a" if f is None else f"{f:.2f}x" for f in r["realtime_factors"])

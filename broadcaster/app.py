@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from broadcaster import api, datadir, origin, pages
 from broadcaster.chat import setup_chat
@@ -26,7 +25,7 @@ from broadcaster.config import ConfigError, NodeConfig, weak_token
 from broadcaster.hls_forward import setup_hls_forward
 from broadcaster.http_errors import error_middleware
 from broadcaster.key_rotation import setup_key_rotation
-from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, STORE
+from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, REDIS, STORE
 from broadcaster.leases import Leases, LocalLeases, RedisLeases
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
@@ -39,13 +38,13 @@ from broadcaster.registry import BroadcastStore, SqliteBroadcastStore
 from broadcaster.registry_redis import RedisBroadcastStore
 from broadcaster.simulcast import setup_simulcast
 from broadcaster.state_metrics import StateCollector
+from broadcaster.storage import open_redis
 from ingest.hls.watch import PlaylistWatch
-from ingest.source import redact
 from ingest.whip import WhipOptions, add_whip_routes
+from onair_common.redact import redact
 
 log = logging.getLogger("onair.node")
 
-REDIS = web.AppKey("redis", Redis)
 RTMP_SERVERS = web.AppKey("rtmp_servers", list)
 
 
@@ -77,10 +76,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     leases: Leases
     sweeper: asyncio.Task[None] | None = None
     if config.redis_url:
-        # a blocking pool: a burst of requests waits for a connection instead of failing
-        pool = BlockingConnectionPool.from_url(config.redis_url, max_connections=64, timeout=5,
-                                               health_check_interval=5, socket_keepalive=True)
-        redis = Redis(connection_pool=pool)
+        # the node's one Redis client: the chat bus and the moderation store take it too
+        redis = open_redis(config.redis_url)
         app[REDIS] = redis
         store = RedisBroadcastStore(redis)
         leases = RedisLeases(redis, config.node_id, ttl=config.lease_ttl)

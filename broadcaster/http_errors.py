@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -41,7 +42,7 @@ def body_error(exc: BodyError) -> web.HTTPException:
     return web.HTTPRequestTimeout(text=exc.reason)
 
 
-async def read_json_object(request: web.Request, max_bytes: int = 64 * 1024) -> dict:
+async def read_json_object(request: web.Request, max_bytes: int = 64 * 1024) -> dict[str, Any]:
     """The whole request body as a JSON object (strict: see :mod:`broadcaster.json_input`),
     or a 400/408/413 with a clear message."""
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from broadcaster.bus import Bus
 from broadcaster.config import NodeConfig
@@ -17,5 +18,7 @@ LIVE = web.AppKey("live", LiveManager)
 METRICS = web.AppKey("metrics", NodeMetrics)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 PLAYLIST_WATCH = web.AppKey("playlist_watch", PlaylistWatch)
+#: the node's one Redis client (``broadcaster/storage.py``), present with ``--redis-url``
+REDIS = web.AppKey("redis", Redis)
 #: the pub/sub bus the chat opens (also carries key-rotation announcements)
 CHAT_BUS = web.AppKey("chat_bus", Bus)

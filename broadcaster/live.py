@@ -40,7 +40,8 @@ from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_i
                                   secret_matches, with_status)
 from ingest.hls.store import end_leftover_replays
 from ingest.media import MediaKind, MediaUnit
-from ingest.source import MediaTap, MediaTaps, PublishRefused, redact
+from ingest.source import MediaTap, MediaTaps, PublishRefused
+from onair_common.redact import redact
 
 if TYPE_CHECKING:
     from ingest.hls.watch import PlaylistWatch

@@ -74,4 +74,4 @@ class NodeMetrics:
     def render(self, per_broadcast: bool = True) -> bytes:
         if per_broadcast:
             return generate_latest(self.registry)
-        return generate_latest(_WithoutLabel(self.registry, BROADCAST_LABEL))  # type: ignore[arg-type]
+        return generate_latest(_WithoutLabel(self.registry, BROADCAST_LABEL))

@@ -5,19 +5,16 @@
 
 Without ``--broadcast`` this is ``moderation.cli`` unchanged.  With it, the
 node's configuration (same options, ``ONAIR_*`` env vars and TOML file as
-``onair serve``) locates the moderation store, the broadcast's settings are
-written to a private temporary file and handed over as ``--settings-json``;
-``--level``/``--blocked``/``--allowed`` still override them.
+``onair serve``) locates the moderation store, and the broadcast's settings
+are what ``moderation.cli`` starts from; ``--level``/``--blocked``/``--allowed``
+still override them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,29 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--settings-json" in rest:
         print("onair moderate: --broadcast and --settings-json cannot be combined", file=sys.stderr)
         return 2
+    from moderation.errors import SettingsError
+    from moderation.settings import ModerationSettings
+
     try:
-        ns = argparse.Namespace(**{n: None for n in _option_names()})
-        ns.config, ns.data_dir, ns.redis_url = known.config, known.data_dir, known.redis_url
-        config = node_config.load(ns)
-        settings = asyncio.run(load_broadcast_settings(config, known.broadcast))
-    except (node_config.ConfigError, BroadcastNotFound) as exc:
+        # (load reads only the options the namespace has; the rest come from the env and the file)
+        config = node_config.load(argparse.Namespace(config=known.config, data_dir=known.data_dir,
+                                                     redis_url=known.redis_url))
+        settings = ModerationSettings.from_dict(asyncio.run(load_broadcast_settings(config, known.broadcast)))
+    except (node_config.ConfigError, BroadcastNotFound, SettingsError) as exc:
         print(f"onair moderate: {exc}", file=sys.stderr)
         return 2
     except (OSError, RedisError) as exc:  # Redis or the data dir unreachable
         print(f"onair moderate: cannot read the moderation store: {exc}", file=sys.stderr)
         return 2
-    fd, path = tempfile.mkstemp(prefix="onair-moderate-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings, fh)
-        return moderate_main(rest + ["--settings-json", path])
-    finally:
-        os.unlink(path)
+    return moderate_main(rest, base=settings)
 
 
-def _option_names() -> list[str]:
-    parser = argparse.ArgumentParser()
-    node_config.add_arguments(parser)
-    return [a.dest for a in parser._actions if a.dest != "help"]
 if __name__ == "__main__":
     sys.exit(main())

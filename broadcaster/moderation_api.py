@@ -40,13 +40,13 @@ from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
 from broadcaster.chat import CHAT_MODERATOR, CHAT_NAMES, CHAT_RELAY
 from broadcaster.chat.tokens import issue
 from broadcaster.http_errors import read_json_object
-from broadcaster.keys import CONFIG
+from broadcaster.keys import CONFIG, REDIS
 from broadcaster.registry import Broadcast, Visibility, host_token_matches
 from moderation.actions import ActionError, Conflict, InvalidInput, ModerationActions, NotFound
 from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
 from moderation.store import ModerationStore, open_store
-from ingest.source import redact
+from onair_common.redact import redact
 from broadcaster.moderation_relay import GrantNames, PipelineModerator, RelayControl
 
 log = logging.getLogger("onair.moderation.api")
@@ -321,7 +321,8 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         ttl, prefix = app[_OPTIONS]
-        store = open_store(config.redis_url, config.data_dir, retention=config.chat_retention, prefix=prefix)
+        store = open_store(config.redis_url, config.data_dir, retention=config.chat_retention, prefix=prefix,
+                           redis=app.get(REDIS))
         await store.open()
         cache = SettingsCache(store, ttl=ttl)
         actions = ModerationActions(store, RelayControl(lambda: app[CHAT_RELAY]), cache)

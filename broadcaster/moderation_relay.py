@@ -12,15 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from broadcaster.chat import ChatRelay
-from broadcaster.chat.moderation import Action as ChatAction
 from broadcaster.chat.moderation import ModerationOutcome
 from broadcaster.playback.access import announce
 from moderation.screening import CommentScreen
 from moderation.store import ModerationStore
 from moderation.verdict import Action
-
-_OUTCOME = {Action.PUBLISH: ChatAction.PUBLISH, Action.PUBLISH_CENSORED: ChatAction.PUBLISH_CENSORED,
-            Action.HOLD: ChatAction.HOLD, Action.REJECT: ChatAction.REJECT}
 
 
 class RelayControl:
@@ -93,7 +89,7 @@ class PipelineModerator:
         if self.screen is None:
             raise RuntimeError("moderation store is not open yet")
         verdict = await self.screen.screen(broadcast_id, viewer_id, text)
-        return ModerationOutcome(_OUTCOME[verdict.action],
+        return ModerationOutcome(verdict.action,
                                  text=verdict.text if verdict.action is Action.PUBLISH_CENSORED else None,
                                  reason=verdict.reason or "", filter=verdict.filter or "",
                                  language=verdict.language or "")

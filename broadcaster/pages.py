@@ -5,6 +5,7 @@ data in ``broadcaster/player_demo/`` (``setup.py`` maps the one onto the other).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -22,7 +23,7 @@ _SECURITY_HEADERS = {
 }
 
 
-def _page(name: str):
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     async def handler(request: web.Request) -> web.FileResponse:
         return web.FileResponse(PAGES_DIR / name, headers={**_SECURITY_HEADERS, "Cache-Control": "no-cache"})
     return handler

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from broadcaster.datadir import private_file
 
@@ -136,7 +136,7 @@ class SqliteBroadcastStore:
             db, self._db = self._db, None
             await asyncio.to_thread(db.close)
 
-    async def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
+    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         assert self._db is not None, "store is not open"
         db = self._db
         async with self._lock:

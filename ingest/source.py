@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ingest.media import MediaUnit
+from onair_common.redact import redact as redact  # (re-exported for the edges)
 
 
 class PublishRefused(Exception):
@@ -80,10 +81,3 @@ class MediaTap(Protocol):
 
 class MediaTaps(Protocol):
     def open(self, broadcast_id: str) -> MediaTap: ...
-
-
-def redact(secret: str) -> str:
-    """A stream key or token as it may appear in logs: a short prefix only."""
-    if len(secret) <= 4:
-        return "****"
-    return secret[:4] + "…"

@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_settings(args: argparse.Namespace) -> ModerationSettings:
-    settings = ModerationSettings()
+def load_settings(args: argparse.Namespace, base: ModerationSettings | None = None) -> ModerationSettings:
+    """The settings to judge with: ``base`` (a broadcast's stored ones) or ``--settings-json``, then the options."""
+    settings = base or ModerationSettings()
     if args.settings_json:
         try:
             with open(args.settings_json, encoding="utf-8") as f:
@@ -57,10 +58,11 @@ def load_settings(args: argparse.Namespace) -> ModerationSettings:
     return dataclasses.replace(settings, **changes)  # type: ignore[arg-type]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, base: ModerationSettings | None = None) -> int:
+    """``base``: settings to start from instead of the defaults (``onair moderate --broadcast``)."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
-        settings = load_settings(args)
+        settings = load_settings(args, base)
     except SettingsError as e:
         print(f"onair moderate: {e}", file=sys.stderr)
         return 2

@@ -183,11 +183,12 @@ class ModerationStore(Protocol):
 
 
 def open_store(redis_url: str = "", data_dir: Path | None = None, *,
-               retention: float = 7 * 24 * 3600.0, prefix: str = "onair:mod:") -> ModerationStore:
-    """The store for this node (not opened yet: ``await store.open()``)."""
+               retention: float = 7 * 24 * 3600.0, prefix: str = "onair:mod:", redis: Any = None) -> ModerationStore:
+    """The store for this node (not opened yet: ``await store.open()``); ``redis``: a
+    ``redis.asyncio.Redis`` client to share (its owner closes it) instead of one of the store's own."""
     if redis_url:
         from .store_redis import RedisModerationStore
-        return RedisModerationStore(redis_url, prefix=prefix, retention=retention)
+        return RedisModerationStore(redis_url, prefix=prefix, retention=retention, redis=redis)
     if data_dir is None:
         raise ValueError("the embedded moderation store needs a data directory")
     from .store_sqlite import SqliteModerationStore

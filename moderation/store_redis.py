@@ -62,12 +62,17 @@ return n
 
 
 class RedisModerationStore:
-    def __init__(self, url: str, *, prefix: str = "onair:mod:", retention: float = 7 * 24 * 3600.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "onair:mod:", retention: float = 7 * 24 * 3600.0,
+                 redis: Redis | None = None) -> None:
+        """``redis``: a client to use (and leave open: its owner closes it); without it the store
+        opens its own for ``url``."""
         self.url = url
         self.prefix = prefix
         self.retention = retention
-        self._redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-                                     health_check_interval=5, retry_on_timeout=True)
+        self._owns_redis = redis is None
+        self._redis = redis if redis is not None else Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True, health_check_interval=5,
+            retry_on_timeout=True)
         self._scrub = self._redis.register_script(_SCRUB)
         self._erase_broadcast = self._redis.register_script(_ERASE_BROADCAST)
         self._archive = WriteBehind(self._archive_batch, name="moderation-archive")
@@ -81,7 +86,8 @@ class RedisModerationStore:
 
     async def close(self) -> None:
         await self._archive.close()
-        await self._redis.aclose()
+        if self._owns_redis:
+            await self._redis.aclose()
 
     # --- settings -----------------------------------------------------------------
     async def get_settings(self, broadcast_id: str) -> dict[str, Any] | None:

@@ -112,15 +112,19 @@ class PresenceCount:
     lost: bool = False
 
 
-class Bus(Protocol):
-    """Pub/sub and shared chat state.  Every method may raise ``BusUnavailable``."""
+class PubSub(Protocol):
+    """Channels: bytes published to every subscriber on every node.  May raise ``BusUnavailable``."""
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
-
-    # --- pub/sub ---------------------------------------------------------------
     async def publish(self, channel: str, data: bytes) -> None: ...
     def subscribe(self, channel: str, maxsize: int = DEFAULT_QUEUE) -> AbstractAsyncContextManager[Subscription]: ...
+
+
+class ChatState(Protocol):
+    """The chat's shared state: comment order and history, reactions, bans and the held queue,
+    presence, the cluster secret.  The steps that change state and tell every node (a post,
+    reactions) publish on the same connection.  Every method may raise ``BusUnavailable``."""
 
     # --- comments: ordering + history -------------------------------------------
     async def post_comment(self, broadcast_id: str, channel: str, body: bytes, author_id: str | None = None,
@@ -179,4 +183,9 @@ class Bus(Protocol):
     # --- cluster secret -----------------------------------------------------------
     async def cluster_secret(self, candidate: bytes) -> bytes:
         """The secret shared by every node: ``candidate`` if none was set yet."""
+
+
+class Bus(PubSub, ChatState, Protocol):
+    """Both, over one backend (``MemoryBus`` in one process, ``RedisBus`` over one connection pool).
+    Parts that only publish or listen take a ``PubSub``; parts that only keep state, a ``ChatState``."""
 

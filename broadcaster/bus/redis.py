@@ -89,16 +89,21 @@ _POLL = 0.1
 
 class RedisBus:
     def __init__(self, url: str, *, prefix: str = "onair:chat:", history_size: int = 50,
-                 retention: float = 7 * 24 * 3600.0, max_connections: int = 64) -> None:
+                 retention: float = 7 * 24 * 3600.0, max_connections: int = 64, redis: Redis | None = None) -> None:
+        """``redis``: the node's client (``broadcaster/storage.py``), which the bus then uses and does
+        not close; without it the bus opens its own pool for ``url``."""
         self.url = url
         self.prefix = prefix
         self.history_size = history_size
         self.retention = max(1, int(retention))
         # A blocking pool: a join storm waits for a connection instead of failing
         # with "Too many connections" (the default pool raises past 100).
-        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5,
-                                               socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True)
-        self._redis = Redis(connection_pool=pool)
+        self._owns_redis = redis is None
+        if redis is None:
+            pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5,
+                                                   socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True)
+            redis = Redis(connection_pool=pool)
+        self._redis = redis
         self._post = self._redis.register_script(_POST_COMMENT)
         self._react = self._redis.register_script(_ADD_REACTIONS)
         self._forget = self._redis.register_script(_FORGET)
@@ -133,7 +138,8 @@ class RedisBus:
                 if not done:
                     log.error("redis bus: the reader did not stop")
             self._reader = None
-        await self._redis.aclose()
+        if self._owns_redis:
+            await self._redis.aclose()
 
     @property
     def sharded(self) -> bool:

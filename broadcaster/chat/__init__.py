@@ -23,7 +23,7 @@ from broadcaster.chat.names import ModeratorNames, ReservedNames
 from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.relay import ChatRelay, ChatSettings
 from broadcaster.chat.ws import ChatEndpoint
-from broadcaster.keys import CHAT_BUS, CONFIG, METRICS
+from broadcaster.keys import CHAT_BUS, CONFIG, METRICS, REDIS
 from broadcaster.playback.gate import PLAYBACK
 
 log = logging.getLogger("onair.chat")
@@ -65,7 +65,7 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
                 config.chat_reactions_per_address))
         bus = open_bus(config.redis_url, prefix=chat_settings.redis_prefix, history_size=config.chat_history,
                        retention=config.chat_retention, secret_path=config.data_dir / "chat-secret",
-                       held_path=config.data_dir / "chat-held.json")
+                       held_path=config.data_dir / "chat-held.json", redis=app.get(REDIS))
         await bus.start()
         metrics = ChatMetrics(app[METRICS].registry if METRICS in app else None)
         relay = ChatRelay(bus, config.node_id, app.get(CHAT_MODERATOR) or NoModeration(),

@@ -18,7 +18,7 @@ import time
 
 from aiohttp import web
 
-from broadcaster.bus import Bus
+from broadcaster.bus import ChatState
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.bans import ChatBans, Refused
 from broadcaster.chat.comments import comment_fields, frame_payload, resolve_since
@@ -33,7 +33,7 @@ from broadcaster.chat.settings import ChatSettings
 
 
 class Admission:
-    def __init__(self, bus: Bus, settings: ChatSettings, metrics: ChatMetrics, rooms: RoomSync,
+    def __init__(self, bus: ChatState, settings: ChatSettings, metrics: ChatMetrics, rooms: RoomSync,
                  presence: Presence, bans: ChatBans) -> None:
         self.bus = bus
         self.settings = settings

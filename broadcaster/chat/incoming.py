@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from broadcaster.bus import Banned, Bus, Held
+from broadcaster.bus import Banned, ChatState, Held
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.comments import new_comment
 from broadcaster.chat.host import HostActions
@@ -31,7 +31,7 @@ class Abusive(Exception):
 
 
 class Incoming:
-    def __init__(self, bus: Bus, metrics: ChatMetrics, moderator: CommentModerator, host: HostActions,
+    def __init__(self, bus: ChatState, metrics: ChatMetrics, moderator: CommentModerator, host: HostActions,
                  rooms: dict[str, Room], send: Callable[[Viewer, bytes], None]) -> None:
         self.bus = bus
         self.metrics = metrics

@@ -1,22 +1,18 @@
 """The moderation step every incoming comment passes before it is published.
 
 ``CommentModerator`` is the interface the relay calls; ``NoModeration`` is the
-default until the moderation package is plugged in (the lead adapts
-``moderation.pipeline.ModerationPipeline`` to it).
+default until the moderation package is plugged in
+(``broadcaster/moderation_relay.py`` ``PipelineModerator``).  The outcome's
+action is the moderation package's own :class:`moderation.verdict.Action`:
+one vocabulary from the filters to the chat.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Protocol
 
-
-class Action(str, enum.Enum):
-    PUBLISH = "publish"
-    PUBLISH_CENSORED = "publish_censored"
-    HOLD = "hold"
-    REJECT = "reject"
+from moderation.verdict import Action
 
 
 @dataclass(frozen=True)
@@ -44,3 +40,6 @@ class NoModeration:
 
 
 PUBLISH = ModerationOutcome(Action.PUBLISH)
+
+
+__all__ = ["PUBLISH", "Action", "CommentModerator", "ModerationOutcome", "NoModeration"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from broadcaster.bus import Bus, PresenceUpdate
+from broadcaster.bus import ChatState, PresenceUpdate
 
 
 class Presence:
@@ -55,7 +55,7 @@ class Presence:
 
     def has(self, broadcast_id: str, viewer_id: str) -> bool:
         here = self._sockets.get(broadcast_id)
-        return bool(here) and viewer_id in here
+        return here is not None and viewer_id in here
 
     def forget(self, broadcast_id: str) -> None:
         """The broadcast has no room here any more (its set expires in the shared state)."""
@@ -85,7 +85,7 @@ class Presence:
             out.append(update)
         return out
 
-    async def sync(self, bus: Bus, node_id: str, broadcast_ids: list[str], ttl: float) -> dict[str, int]:
+    async def sync(self, bus: ChatState, node_id: str, broadcast_ids: list[str], ttl: float) -> dict[str, int]:
         """Report this node's changes; the distinct viewers of each broadcast across nodes."""
         updates = self.updates(broadcast_ids)
         try:

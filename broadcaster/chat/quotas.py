@@ -62,12 +62,17 @@ class AddressLimits:
 
 class IdentityRates(Protocol):
     """What one identity may do on one broadcast, all its sockets together (``ChatSettings`` has these)."""
-    comment_rate: float
-    comment_burst: float
-    react_rate: float
-    react_burst: float
-    #: rate-limit errors a client may cause (refilling at 2/s) before it is closed 1008
-    abuse_burst: float
+    @property
+    def comment_rate(self) -> float: ...
+    @property
+    def comment_burst(self) -> float: ...
+    @property
+    def react_rate(self) -> float: ...
+    @property
+    def react_burst(self) -> float: ...
+    @property
+    def abuse_burst(self) -> float:
+        """Rate-limit errors a client may cause (refilling at 2/s) before it is closed 1008."""
 
 
 @functools.lru_cache(maxsize=65536)
@@ -123,7 +128,7 @@ class _Held(Generic[S]):
     """States by key, kept while a socket holds them and until they are as good as new."""
 
     def __init__(self, make: Callable[[], S], clock: Callable[[], float]) -> None:
-        self._make = make
+        self._make: Callable[[], S] = make
         self._clock = clock
         self.states: dict[str, S] = {}
         self._swept = 0.0

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 
-from broadcaster.bus import Bus, BusUnavailable
+from broadcaster.bus import BusUnavailable, ChatState
 from broadcaster.chat.host import HostActions
 from broadcaster.chat.rooms import RoomSync
 
 
-async def send_reactions(bus: Bus, rooms: RoomSync, node_id: str, tick: float, host: HostActions | None = None) -> None:
+async def send_reactions(bus: ChatState, rooms: RoomSync, node_id: str, tick: float,
+                         host: HostActions | None = None) -> None:
     """The reaction loop (one task per node); what the bus took goes to ``host``'s recorder too."""
     while True:
         await rooms.wait_for_rooms()

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from broadcaster.bus import GAP, Bus
+from broadcaster.bus import GAP, PubSub
 from broadcaster.playback.grants import PUBLIC, AccessState
 from broadcaster.registry import Broadcast, Visibility
 
@@ -122,7 +122,7 @@ class PlaybackAccess:
             if self._entries[bid].loading is None:
                 del self._entries[bid]
 
-    async def follow(self, bus: Bus) -> None:
+    async def follow(self, bus: PubSub) -> None:
         """Apply access notices from every node until cancelled (the owner's task)."""
         while True:
             try:
@@ -138,6 +138,6 @@ class PlaybackAccess:
                 await asyncio.sleep(1.0)
 
 
-async def announce(bus: Bus, broadcast_id: str) -> None:
+async def announce(bus: PubSub, broadcast_id: str) -> None:
     """Tell every node (this one too) to reload the broadcast's access state."""
     await bus.publish(ACCESS_CHANNEL, broadcast_id.encode())

@@ -26,7 +26,7 @@ from broadcaster.simulcast.store import RedisTargetStore, SqliteTargetStore, Tar
 
 
 async def _simulcast(app: web.Application) -> AsyncIterator[None]:
-    from broadcaster.app import REDIS  # the node's Redis client, opened by its storage context
+    from broadcaster.keys import REDIS  # the node's Redis client, opened by its storage context
 
     config = app[CONFIG]
     store: TargetStore = RedisTargetStore(app[REDIS]) if config.redis_url else \

@@ -70,7 +70,7 @@ class ForwarderOptions:
 def backoff(attempt: int, options: ForwarderOptions, rand: Callable[[], float] = random.random) -> float:
     """Seconds before retry ``attempt`` (0-based): exponential, capped, with ±25 % jitter."""
     base = min(options.retry_max, options.retry_initial * (2 ** min(attempt, 30)))
-    return base * (0.75 + 0.5 * rand())
+    return float(base * (0.75 + 0.5 * rand()))
 
 
 @dataclass(frozen=True)

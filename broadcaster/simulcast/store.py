@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -52,7 +52,7 @@ class SqliteTargetStore:
             db, self._db = self._db, None
             await asyncio.to_thread(db.close)
 
-    async def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
+    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         assert self._db is not None, "store is not open"
         db = self._db
         async with self._lock:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from ingest.hls.playlist import MediaPlaylist, Segment
 
@@ -42,8 +43,8 @@ def record(rendition_dir: Path, segment: Segment) -> None:
         os.close(fd)
 
 
-def _entries(path: Path) -> list[dict]:
-    entries: list[dict] = []
+def _entries(path: Path) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, 1):
             try:

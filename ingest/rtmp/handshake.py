@@ -48,7 +48,7 @@ def _hmac(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha256).digest()
 
 
-def digest_offset(block: bytes, scheme: int) -> int:
+def digest_offset(block: bytes | bytearray, scheme: int) -> int:
     """Where the 32-byte digest sits in a 1536-byte C1/S1 for ``scheme`` 0 or 1.
 
     Scheme 0 keeps its offset bytes at 8..11 (libavformat's client uses it),
@@ -111,7 +111,7 @@ class ServerHandshake:
     def held_bytes(self) -> int:
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes | bytearray) -> bytes:
         """Take client bytes; return the bytes to send (possibly empty)."""
         if self.state is HandshakeState.DONE:
             self._buffer += data

@@ -188,7 +188,7 @@ class RtmpSession:
     def publishing(self) -> bool:
         return self.state is SessionState.PUBLISHING
 
-    def receive(self, data: bytes) -> Step:
+    def receive(self, data: bytes | bytearray) -> Step:
         """Feed bytes from the client.  Raises :class:`RtmpProtocolError`."""
         if self.state is SessionState.CLOSED:
             return Step()  # answered a refusal; ignore what is still in flight

@@ -194,7 +194,7 @@ def score_text(normalized_text: str, profane: bool = False) -> Score:
     clauses = _tokens(normalized_text)
     group = hostile = threat = slur = counter = False
     hostile_q = threat_q = False
-    second = individual = insult = self_harm = first = plain_slur = False
+    second = insult = self_harm = first = plain_slur = False
     threat_person = mild_insult = False
     for toks, quoted in clauses:
         joined = " ".join(toks)
@@ -214,8 +214,6 @@ def score_text(normalized_text: str, profane: bool = False) -> Score:
                 first = True
             if t in L.SECOND_PERSON:
                 second = True
-            if t in L.INDIVIDUAL:
-                individual = True
             if t in L.HOSTILE and not _negated(toks, i, 6):
                 hostile_q, hostile = (True, hostile) if quoted else (hostile_q, True)
             if t in L.THREAT and not _negated(toks, i, 6):

@@ -272,7 +272,7 @@ async def test_a_held_reload_is_answered_when_the_broadcast_goes_away(client, wa
     f"/hls/{BROADCAST}/..%2f..%2fonair.db.secret?_HLS_msn=1",
     f"/hls/{BROADCAST}/source/..%2f..%2f..%2fonair.db.secret?_HLS_msn=12&_HLS_part=1",
     f"/hls/{BROADCAST}/source/../../../onair.db.secret?_HLS_msn=12",
-    f"/hls/..%2f/source/index.m3u8?_HLS_msn=12",
+    "/hls/..%2f/source/index.m3u8?_HLS_msn=12",
     f"/hls/{BROADCAST}/source/..%2f..%2f..%2fs12.p1.m4s",
     f"/hls/{BROADCAST}/source/%2e%2e/%2e%2e/%2e%2e/onair.db.secret?_HLS_msn=12",
 ])

@@ -32,7 +32,7 @@ def object_urls(playlist_url: str, text: str) -> dict[str, str]:
         "init": _URI.search(next(line for line in lines if line.startswith("#EXT-X-MAP:"))).group(1),
         "part": parts[-1],
         "segment": segments[-1],
-        "preload-hinted part": _URI.search(next(l for l in lines if l.startswith("#EXT-X-PRELOAD-HINT:"))).group(1),
+        "preload-hinted part": _URI.search(next(line for line in lines if line.startswith("#EXT-X-PRELOAD-HINT:"))).group(1),
     }
     return {name: urllib.parse.urljoin(playlist_url, uri) for name, uri in found.items()}
 
