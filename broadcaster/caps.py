@@ -63,14 +63,19 @@ class Slots:
         """Networks holding at least one slot (state is kept for those only)."""
         return len(self._by_network)
 
+    def count(self) -> float:
+        """What is held now (the ``onair_connections_open`` gauge reads it)."""
+        return float(self.held)
+
     def held_by(self, address: str) -> int:
         return self._by_network.get(network_of(address), 0)
 
     def enter(self, address: str) -> str | None:
         network = network_of(address)
         count = self._by_network.get(network, 0)
+        reason: str
         if self.per_address and count >= self.per_address:
-            reason: str | None = ADDRESS_LIMIT
+            reason = ADDRESS_LIMIT
         elif self.per_node and self.held >= self.per_node:
             reason = NODE_LIMIT
         else:
@@ -136,7 +141,7 @@ class NodeCaps:
                       "HTTP requests in progress, WebSocket connections, held LL-HLS requests",
                       ["kind"], registry=registry)
         for slots in (self.rtmp, self.http, self.ws, self.hls_held):
-            gauge.labels(slots.kind).set_function(lambda s=slots: s.held)
+            gauge.labels(slots.kind).set_function(slots.count)
 
     def _refused(self, kind: str, reason: str) -> None:
         self._refusals.labels(kind, reason).inc()

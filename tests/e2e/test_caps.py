@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.publish import ffmpeg_publish
-from tests.support.rtmp_raw import RawRtmp, chunk
+from tests.support.rtmp_raw import RawRtmp
 
 pytestmark = pytest.mark.e2e
 
