@@ -6,7 +6,6 @@ COPY pyproject.toml README.md ./
 COPY ingest ingest
 COPY broadcaster broadcaster
 COPY moderation moderation
-COPY onair_common onair_common
 COPY player-demo player-demo
 COPY setup.py ./
 # a normal install (pages and model data are package data): nothing runs from the source tree

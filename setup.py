@@ -5,6 +5,6 @@ the node (``broadcaster/pages.py``).  Everything else is in ``pyproject.toml``."
 from setuptools import find_packages, setup
 
 setup(
-    packages=[*find_packages(include=["ingest*", "broadcaster*", "moderation*", "onair_common*"]), "broadcaster.player_demo"],
+    packages=[*find_packages(include=["ingest*", "broadcaster*", "moderation*"]), "broadcaster.player_demo"],
     package_dir={"broadcaster.player_demo": "player-demo"},
 )

@@ -41,7 +41,7 @@ from broadcaster.state_metrics import StateCollector
 from broadcaster.storage import open_redis
 from ingest.hls.watch import PlaylistWatch
 from ingest.whip import WhipOptions, add_whip_routes
-from onair_common.redact import redact
+from ingest.redact import redact
 
 log = logging.getLogger("onair.node")
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from broadcaster.bus import GAP, BusUnavailable
 from broadcaster.keys import CHAT_BUS, LIVE, STORE
 from broadcaster.registry import secret_matches
-from onair_common.redact import redact
+from ingest.redact import redact
 
 log = logging.getLogger("onair.keys")
 

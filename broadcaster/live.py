@@ -41,7 +41,7 @@ from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_i
 from ingest.hls.store import end_leftover_replays
 from ingest.media import MediaKind, MediaUnit
 from ingest.source import MediaTap, MediaTaps, PublishRefused
-from onair_common.redact import redact
+from ingest.redact import redact
 
 if TYPE_CHECKING:
     from ingest.hls.watch import PlaylistWatch

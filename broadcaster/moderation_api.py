@@ -46,7 +46,7 @@ from moderation.actions import ActionError, Conflict, InvalidInput, ModerationAc
 from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
 from moderation.store import ModerationStore, open_store
-from onair_common.redact import redact
+from ingest.redact import redact
 from broadcaster.moderation_relay import GrantNames, PipelineModerator, RelayControl
 
 log = logging.getLogger("onair.moderation.api")

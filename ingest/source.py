@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from ingest.media import MediaUnit
-from onair_common.redact import redact as redact  # (re-exported for the edges)
+from ingest.redact import redact as redact  # (re-exported for the edges)
 
 
 class PublishRefused(Exception):

@@ -1,1 +1,0 @@
-"""What every onair package may import (it imports none of them): helpers with no domain of their own."""
