@@ -4,8 +4,9 @@ The file (`hate_model.json.gz`, written by the training script) holds the
 bias, the weight of every kept feature, the identity and slur expressions of
 the masker, the prepared sentiment lexicon (`lexicon`), the probability at
 which each language is held at "medium" (`thresholds`), and the
-template-held-out cross-validation figures measured when it was trained.  A score is a dictionary look-up per feature and one
-logistic: about 0.1–0.3 ms per comment in CPython (docs/benchmarks.md).
+template-held-out cross-validation figures measured when it was trained.
+A score is the lexicon look-ups, a dictionary look-up per feature and one
+logistic: about 0.2–0.5 ms per comment in CPython (docs/benchmarks.md).
 """
 
 from __future__ import annotations
