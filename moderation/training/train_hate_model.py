@@ -182,7 +182,8 @@ def fit(docs: Sequence[set[str]], labels: Sequence[bool],
         w -= LR * (m / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
         b -= LR * (mb / (1 - 0.9 ** t)) / (np.sqrt(sb / (1 - 0.999 ** t)) + 1e-8)
     w = w * up  # the weight as inference applies it (features are plain 0/1 there)
-    return {names[j]: round(float(w[j]), 4) for j in np.flatnonzero(np.abs(w) >= PRUNE_BELOW)}, float(b)
+    # rounded: the last digits of a float sum differ from run to run (the file stays byte-reproducible)
+    return {names[j]: round(float(w[j]), 4) for j in np.flatnonzero(np.abs(w) >= PRUNE_BELOW)}, round(float(b), 6)
 
 
 def case_weights(cases: Sequence[Case]) -> list[float] | None:
@@ -258,7 +259,8 @@ def cross_validate(cases: Sequence[Case], k: int = K,
 def write_model(model: HateModel, path: str) -> None:
     """The model file, byte for byte the same for the same model (no timestamp in the gzip header)."""
     body = json.dumps(model.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz:
+    with open(path, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz:  # no name, no time
         gz.write(body)
 
 
