@@ -12,7 +12,9 @@ better-profanity's `contains_profanity`, side by side:
 - Template-held-out: the hate model is trained afresh for each of 5 folds
   grouped by template (the same template in every language in one fold; see
   moderation/training/data.py) and the pipeline with that fold's model
-  judges the held-out templates.  The English rules are hand-written, not
+  judges the held-out templates.  Each fold model's per-language
+  thresholds come from the other folds' out-of-fold scores
+  (`train_hate_model.fold_models`): the held-out templates choose nothing.  The English rules are hand-written, not
   trained, so their figures are the same either way (some of their words
   were added after reading what they missed on the English dev half: see
   docs/benchmarks.md).

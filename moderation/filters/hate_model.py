@@ -3,15 +3,19 @@
 Runs the model of `moderation.hatemodel` (trained on HateCheck and
 Multilingual HateCheck, eleven languages; its template-held-out figures are
 in docs/benchmarks.md).  The comment is read as its most likely language
-(that language's script folding); the threshold is that of the strictest
-level among the comment's candidate languages, so a code-switched or short
-comment is judged as strictly as any language it may be in.
+(that language's script folding); the level is the strictest among the
+comment's candidate languages, so a code-switched or short comment is judged
+as strictly as any language it may be in, and the threshold is that level's
+moved by the language's own (`hold_thresholds`: the model file holds, per
+language, the probability that stops 0.80 of hateful cases on templates the
+model did not see).
 
 Reported speech: words inside quotation marks ("…", “…”, „…“, «…», 「…」)
 are what someone else said.  When the comment says something of its own
 around a quote (two words or more outside it), the score is the larger of
 the model's score of those own words (the quote replaced by a placeholder)
-and `QUOTE_WEIGHT` times the score of the whole: counter-speech quoting hate
+and `QUOTE_WEIGHT` times the score of the whole (against the level's bar before the
+language's own threshold moves it): counter-speech quoting hate
 ("Writing \"X are vermin\" is disgusting") publishes, while a comment that
 is only a quote, or whose own words are hateful, is still held.  Known gap:
 a quote *endorsed* in words the model does not read as hostile ("exactly as
@@ -41,9 +45,11 @@ from ..hatemodel.model import HateModel
 from ..settings import ModerationSettings, Strictness
 from ..verdict import Action, FilterResult
 
-__all__ = ["HateModelFilter", "MODEL_THRESHOLDS"]
+__all__ = ["HateModelFilter", "MODEL_THRESHOLDS", "hold_thresholds"]
 
-# strictness -> (hold at or above, reject at or above) model probability
+# strictness -> (hold at or above, reject at or above) model probability, for a language held at 0.5 at
+# "medium"; the model file holds each language's own "medium" threshold (chosen by the training script for
+# 0.80 of unseen hateful cases) and the hold thresholds of every level move with it
 MODEL_THRESHOLDS: dict[Strictness, tuple[float, float]] = {
     Strictness.LOW: (0.7, 0.99),
     Strictness.MEDIUM: (0.5, 0.97),
@@ -75,6 +81,13 @@ def own_words(text: str) -> str | None:
     return outside if spaced >= 2 or cjk >= 4 else None
 
 
+def hold_thresholds(model: HateModel, level: Strictness, lang: str | None) -> tuple[float, float]:
+    """(hold at, reject at) for `lang` at `level`: the level's pair moved by the language's own threshold."""
+    hold_at, reject_at = MODEL_THRESHOLDS[level]
+    shifted = hold_at + model.hold_at(lang) - MODEL_THRESHOLDS[Strictness.MEDIUM][0]
+    return min(max(shifted, 0.05), reject_at - 0.01), reject_at
+
+
 class HateModelFilter:
     name = "hate_model"
 
@@ -94,11 +107,13 @@ class HateModelFilter:
         words = _words(ctx.normalized.text)
         if words < MIN_WORDS and (words < 2 or guess is None or not guess.confident):
             return None
+        hold_at, reject_at = hold_thresholds(self.model, level, lang)
         p = self.model.score_normalized(ctx.normalized.text, lang)
         own = own_words(ctx.text)
         if own is not None:
-            p = max(self.model.score(own, lang), p * QUOTE_WEIGHT)
-        hold_at, reject_at = MODEL_THRESHOLDS[level]
+            # the whole counts at QUOTE_WEIGHT of the level's own bar, whatever the language's threshold:
+            # quoted hate alone holds from MODEL_THRESHOLDS[level][0] / QUOTE_WEIGHT in every language
+            p = max(self.model.score(own, lang), p * QUOTE_WEIGHT * hold_at / MODEL_THRESHOLDS[level][0])
         if p >= reject_at:
             return FilterResult(Action.REJECT, "hate_speech", score=p, language=lang)
         if p >= hold_at:

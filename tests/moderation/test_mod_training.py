@@ -57,6 +57,7 @@ def test_trained_model_separates_and_round_trips(tmp_path: Path) -> None:
     assert out.read_bytes() == first  # byte for byte
     again = HateModel.load(str(out))
     assert again.score("I loathe all bakers.") == model.score("I loathe all bakers.")
+    assert model.lexicon is not None and again.lexicon.entries == model.lexicon.entries  # AFINN, in the file
 
 
 def test_cli_reports_a_missing_data_folder(tmp_path: Path, capsys) -> None:
