@@ -18,7 +18,7 @@ edge, in one run:
     python -m benchmarks.edge --viewers 10,100,1000 --window 15
 
 The viewers' own CPU is reported too: on a small machine they compete with the origin and the edge.
-``--modes origin,nginx,varnish`` adds Varnish 7 (Debian ``varnish``, not shipped) as a reference edge: its
+``--modes origin,nginx,varnish`` adds Varnish 7 (Debian ``varnish``) with ``deploy/edge/varnish.vcl``: its
 request coalescing wakes the waiters when the object arrives, where nginx's cache lock polls every 500 ms.
 """
 
@@ -190,15 +190,12 @@ class NginxEdge:
         self._edge.stop()
 
 
-VCL = """vcl 4.1;
-backend onair { .host = "127.0.0.1"; .port = "@PORT@"; .first_byte_timeout = 30s; .between_bytes_timeout = 30s; }
-sub vcl_recv { if (req.url !~ "^/hls/") { return (pass); } }
-"""
+VCL = ROOT / "deploy" / "edge" / "varnish.vcl"
 
 
 class VarnishEdge:
-    """A reference for comparison, not shipped: Varnish 7 with its built-in VCL (honours Cache-Control, keys on the
-    full URL) and request coalescing whose waiting list is woken when the object arrives."""
+    """Varnish 7 with ``deploy/edge/varnish.vcl``: the built-in VCL (honours Cache-Control, keys on the full
+    URL) and request coalescing whose waiting list is woken when the object arrives."""
 
     name = "varnish"
 
@@ -207,7 +204,7 @@ class VarnishEdge:
 
         prefix.mkdir(parents=True)
         self.port = free_port()
-        (prefix / "onair.vcl").write_text(VCL.replace("@PORT@", str(origin_port)))
+        (prefix / "onair.vcl").write_text(VCL.read_text().replace("@HOST@", "127.0.0.1").replace("@PORT@", str(origin_port)))
         self._dir = prefix / "work"
         self._proc = subprocess.Popen(["varnishd", "-F", "-j", "none", "-n", str(self._dir), "-a",
                                        f"127.0.0.1:{self.port}", "-f", str(prefix / "onair.vcl"), "-s", "malloc,256m",
