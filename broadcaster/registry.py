@@ -9,19 +9,17 @@ shows it once, when it is created or rotated.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from broadcaster.datadir import private_file
+from broadcaster.sqlite_file import SqliteFile
 
 
 class Status(str, enum.Enum):
@@ -117,30 +115,15 @@ class SqliteBroadcastStore:
     """Broadcast metadata in ``<data_dir>/onair.db``; each call runs in a thread."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._file = SqliteFile(path, "CREATE TABLE IF NOT EXISTS broadcasts "
+                                      "(id TEXT PRIMARY KEY, created_at REAL, doc TEXT NOT NULL)")
+        self._run = self._file.rows
 
     async def open(self) -> None:
-        private_file(self._path)  # 0600 before SQLite opens it (its -wal/-shm files take the same mode)
-        self._db = await asyncio.to_thread(self._connect)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS broadcasts (id TEXT PRIMARY KEY, created_at REAL, doc TEXT NOT NULL)")
-        return db
+        await self._file.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
-
-    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        assert self._db is not None, "store is not open"
-        db = self._db
-        async with self._lock:
-            return await asyncio.to_thread(lambda: db.execute(sql, params).fetchall())
+        await self._file.close()
 
     async def create(self, broadcast: Broadcast) -> None:
         await self._run("INSERT INTO broadcasts (id, created_at, doc) VALUES (?, ?, ?)",

@@ -8,14 +8,12 @@ answer ever carries it (:meth:`Target.public`).
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from redis.asyncio import Redis
 
-from broadcaster.datadir import private_file
+from broadcaster.sqlite_file import SqliteFile
 from broadcaster.simulcast.targets import Target
 
 
@@ -32,31 +30,16 @@ class SqliteTargetStore:
     """``<data_dir>/simulcast.db``; each call runs in a thread."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._file = SqliteFile(path, "CREATE TABLE IF NOT EXISTS targets (broadcast_id TEXT NOT NULL, "
+                                      "id TEXT NOT NULL, created_at REAL, doc TEXT NOT NULL, "
+                                      "PRIMARY KEY (broadcast_id, id))")
+        self._run = self._file.rows
 
     async def open(self) -> None:
-        private_file(self._path)  # 0600 before SQLite opens it
-        self._db = await asyncio.to_thread(self._connect)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS targets (broadcast_id TEXT NOT NULL, id TEXT NOT NULL, "
-                   "created_at REAL, doc TEXT NOT NULL, PRIMARY KEY (broadcast_id, id))")
-        return db
+        await self._file.open()
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
-
-    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        assert self._db is not None, "store is not open"
-        db = self._db
-        async with self._lock:
-            return await asyncio.to_thread(lambda: db.execute(sql, params).fetchall())
+        await self._file.close()
 
     async def list(self, broadcast_id: str) -> list[Target]:
         rows = await self._run("SELECT doc FROM targets WHERE broadcast_id = ? ORDER BY created_at", (broadcast_id,))
@@ -67,12 +50,8 @@ class SqliteTargetStore:
                         (target.broadcast_id, target.id, target.created_at, target.to_json()))
 
     async def delete(self, broadcast_id: str, target_id: str) -> bool:
-        assert self._db is not None, "store is not open"
-        db = self._db
-        async with self._lock:
-            cursor = await asyncio.to_thread(
-                db.execute, "DELETE FROM targets WHERE broadcast_id = ? AND id = ?", (broadcast_id, target_id))
-            return cursor.rowcount > 0
+        return await self._file.changed("DELETE FROM targets WHERE broadcast_id = ? AND id = ?",
+                                        (broadcast_id, target_id)) > 0
 
     async def delete_all(self, broadcast_id: str) -> None:
         await self._run("DELETE FROM targets WHERE broadcast_id = ?", (broadcast_id,))
