@@ -21,6 +21,8 @@ from broadcaster.playback.gate import PLAYBACK
 from broadcaster.playback.grants import GRANT_PARAM, Refused
 from broadcaster.registry import (Broadcast, Status, Visibility, hash_token, host_token_matches, make_broadcast,
                                   new_host_token, new_stream_key, secret_matches)
+from broadcaster.webhooks import emit
+from broadcaster.webhooks.events import broadcast_created, status_event
 from dataclasses import replace
 
 log = logging.getLogger("onair.api")
@@ -117,6 +119,7 @@ async def create(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="'visibility' must be 'public' or 'restricted'") from None
     broadcast, host_token = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id)
     await request.app[STORE].create(broadcast)
+    emit(request.app, broadcast_created(broadcast.id, broadcast.title, None))
     log.info("broadcast %s created (%s)", broadcast.id, visibility.value)
     return web.json_response(describe(request, broadcast, secrets=True, host_token=host_token), status=201)
 
@@ -225,6 +228,7 @@ async def end(request: web.Request) -> web.Response:
                                         f"{broadcast.origin or '?'}; end it there, or with ?force=true (admin) here")
         # never went live: ending it just closes it
         await request.app[STORE].put(replace(broadcast, status=Status.ENDED, ended_at=time.time()))
+        emit(request.app, status_event(broadcast.id, Status.ENDED.value, broadcast.title))
     updated = await request.app[STORE].get(broadcast.id)
     assert updated is not None
     return web.json_response(describe(request, updated, secrets=False))

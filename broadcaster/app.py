@@ -39,6 +39,7 @@ from broadcaster.registry_redis import RedisBroadcastStore
 from broadcaster.simulcast import setup_simulcast
 from broadcaster.state_metrics import StateCollector
 from broadcaster.storage import open_redis
+from broadcaster.webhooks import setup_webhooks
 from ingest.hls.watch import PlaylistWatch
 from ingest.whip import WhipOptions, add_whip_routes
 from ingest.redact import redact
@@ -135,6 +136,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)
     setup_hls_forward(app, REDIS)  # after _storage: it reads the registry and Redis
+    setup_webhooks(app)  # after _storage: it uses its Redis and live manager
     app.cleanup_ctx.append(_rtmp)
     app.cleanup_ctx.append(metrics_listener)
     # after _storage: WHIP sessions close before the hub they feed

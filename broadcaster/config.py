@@ -104,6 +104,8 @@ class NodeConfig:
     simulcast_ca_file: str = ""
     simulcast_retry_max: float = 30.0
     simulcast_max_lag: float = 3.0
+    #: seconds before the first retry of a failed webhook delivery (doubling each time, at most an hour)
+    webhook_retry_base: float = 5.0
 
     @property
     def read_coalesce(self) -> float:
@@ -188,6 +190,8 @@ _HELP = {
     "hls_max_held_per_address": "held LL-HLS requests from one network address (0: no limit)",
     "trusted_proxies": "address or CIDR of a reverse proxy in front of the node (repeatable): a request from it is "
                        "counted under the client its X-Forwarded-For names, for the per-address caps and quotas",
+    "webhook_retry_base": "seconds before a failed webhook delivery is tried again (doubled after each failure, "
+                          "at most 1 h; given up 24 h after the event)",
     "gc_freeze_interval": "seconds between freezes of the long-lived heap out of full garbage collections "
                           "(fewer, shorter event-loop pauses with many viewers; 0 = CPython's default GC)",
 }
@@ -355,6 +359,8 @@ def validate(config: NodeConfig) -> None:
         raise ConfigError("option rtmp_rate_window: must be between 0.1 and 600 seconds")
     if not 256 <= config.rtmp_pre_accept_bytes <= 1 << 20:
         raise ConfigError("option rtmp_pre_accept_bytes: must be between 256 and 1048576")
+    if not 0.1 <= config.webhook_retry_base <= 3600:
+        raise ConfigError("option webhook_retry_base: must be between 0.1 and 3600 seconds")
     if config.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"option log_level: unknown level {config.log_level!r}")
 

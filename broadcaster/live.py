@@ -156,6 +156,8 @@ class LiveManager:
         self._pipeline_factory = pipeline_factory or self._default_pipeline
         self._ticker: asyncio.Task[None] | None = None
         self._taps: MediaTaps | None = None
+        #: told of every status this node gives a broadcast (the webhooks hub listens)
+        self.status_listener: Callable[[Broadcast], None] | None = None
 
     def attach_taps(self, taps: MediaTaps | None) -> None:
         """Give every broadcast live here (now and from now on) a tap of ``taps`` (simulcast)."""
@@ -362,6 +364,7 @@ class LiveManager:
         broadcast = await self._store.get(broadcast_id)
         if broadcast is not None and broadcast.status is not Status.ENDED:
             await self._store.put(with_status(broadcast, Status.ENDED))
+            self._announce(with_status(broadcast, Status.ENDED))
             log.info("broadcast %s force-ended through the API (it was %s, node %s)", broadcast_id,
                      broadcast.status.value, broadcast.origin or "?")
 
@@ -416,6 +419,12 @@ class LiveManager:
         if status is Status.LIVE:
             updated = replace(updated, origin=self._config.node_id)
         await self._store.put(updated)
+        if broadcast.status is not status:
+            self._announce(updated)
+
+    def _announce(self, broadcast: Broadcast) -> None:
+        if self.status_listener is not None:
+            self.status_listener(broadcast)
 
     async def _tick(self) -> None:
         while True:

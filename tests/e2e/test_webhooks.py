@@ -1,0 +1,160 @@
+"""Webhooks against real nodes and a real HTTP receiver: signed per Standard Webhooks (checked with the
+``standardwebhooks`` package), retried with back-off, once per cluster with Redis, and the API's gates."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections import Counter
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.node import ADMIN_TOKEN
+from tests.support.publish import ffmpeg_publish
+from tests.support.webhook_receiver import WebhookReceiver
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture
+def receiver():
+    started: list[WebhookReceiver] = []
+
+    def start(answer=None) -> WebhookReceiver:
+        r = WebhookReceiver(answer).start()
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
+
+
+def register(node, url: str, events: list[str]) -> dict:
+    status, doc = node.request("POST", "/api/webhooks", {"url": url, "events": events})
+    assert status == 201, doc
+    return doc
+
+
+def types(received) -> list[str]:
+    return [json.loads(r.body)["type"] for r in received]
+
+
+def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiver, ffmpeg):
+    node = node_factory(ladder="source")
+    hook = receiver()
+    doc = register(node, hook.url, ["broadcast.live", "broadcast.ended"])
+    assert doc["secret"].startswith("whsec_") and doc["events"] == ["broadcast.live", "broadcast.ended"]
+    # the secret is kept 0600 in the data dir, and never shown again
+    path = node.data_dir / "webhooks.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    status, listed = node.request("GET", "/api/webhooks")
+    assert status == 200 and listed["webhooks"][0]["id"] == doc["id"] and "secret" not in listed["webhooks"][0]
+    assert doc["secret"] not in node.log()
+
+    broadcast = node.create_broadcast("hooked")
+    publisher = ffmpeg_publish(node.rtmp_url(broadcast["stream_key"]), seconds=30)
+    try:
+        node.wait_status(broadcast["id"], "live", timeout=15)
+        hook.wait_for(lambda got: "broadcast.live" in types(got), timeout=15)
+        status, _ = node.request("POST", f"/api/broadcasts/{broadcast['id']}/end")
+        assert status == 200
+    finally:
+        publisher.kill()
+        publisher.wait()
+    got = hook.wait_for(lambda got: "broadcast.ended" in types(got), timeout=15)
+    verifier = Webhook(doc["secret"])
+    assert types(got) == ["broadcast.live", "broadcast.ended"]  # not subscribed to broadcast.created
+    for request in got:
+        payload = verifier.verify(request.body, request.headers)
+        assert payload["data"]["broadcast_id"] == broadcast["id"]
+        assert request.headers["webhook-id"].startswith("msg_")
+        assert request.headers["webhook-signature"].startswith("v1,")
+    # the delivery log shows each attempt with the receiver's status
+    status, log = node.request("GET", f"/api/webhooks/{doc['id']}/deliveries")
+    assert status == 200
+    assert sorted((d["event"], d["status"], d["outcome"]) for d in log["deliveries"]) == [
+        ("broadcast.ended", 200, "delivered"), ("broadcast.live", 200, "delivered")]
+
+
+def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(node_factory, receiver):
+    node = node_factory(webhook_retry_base=0.3)
+    answers = iter([500, 500])
+    hook = receiver(lambda headers, body: next(answers, 200))
+    doc = register(node, hook.url, ["broadcast.created"])
+    broadcast = node.create_broadcast("retried")
+    got = hook.wait_for(lambda got: any(r.answered == 200 for r in got), timeout=20)
+    assert [r.answered for r in got] == [500, 500, 200]
+    assert len({r.headers["webhook-id"] for r in got}) == 1  # one message, tried three times
+    # later attempts carry their own timestamp, each signed
+    for request in got:
+        Webhook(doc["secret"]).verify(request.body, request.headers)
+    assert got[1].at - got[0].at >= 0.25 and got[2].at - got[1].at >= 0.5  # backed off, doubling
+    status, log = node.request("GET", f"/api/webhooks/{doc['id']}/deliveries")
+    assert [(d["attempt"], d["status"], d["outcome"]) for d in reversed(log["deliveries"])] == [
+        (1, 500, "retrying"), (2, 500, "retrying"), (3, 200, "delivered")]
+    assert all(d["broadcast_id"] == broadcast["id"] for d in log["deliveries"])
+
+
+def test_two_nodes_on_redis_deliver_each_event_once(node_factory, receiver, redis_url):
+    first = node_factory(redis_url=redis_url, webhook_retry_base=0.2)
+    second = node_factory(redis_url=redis_url, webhook_retry_base=0.2)
+    # every message fails its first try, so its retry is due on Redis where both nodes' deliverers look
+    seen: Counter[str] = Counter()
+
+    def answer(headers, body):
+        seen[headers["webhook-id"]] += 1
+        return 500 if seen[headers["webhook-id"]] == 1 else 200
+
+    hook = receiver(answer)
+    register(first, hook.url, ["broadcast.created", "broadcast.ended"])  # registered on one node: the cluster's
+    created = [(first if i % 2 else second).create_broadcast(f"b{i}") for i in range(6)]
+    for i, doc in enumerate(created):  # ended through the other node than the one that created it
+        status, _ = (second if i % 2 else first).request("POST", f"/api/broadcasts/{doc['id']}/end")
+        assert status == 200
+    hook.wait_for(lambda got: sum(r.answered == 200 for r in got) >= 12, timeout=30)
+    import time
+    time.sleep(1.5)  # long enough for a duplicate (a retry is due 0.2 s after a failure) to show up
+    got = hook.snapshot()
+    delivered = Counter(r.headers["webhook-id"] for r in got if r.answered == 200)
+    assert len(delivered) == 12 and set(delivered.values()) == {1}, delivered
+    assert Counter(r.headers["webhook-id"] for r in got) == Counter({k: 2 for k in delivered})
+    # in order per broadcast: created before ended
+    for doc in created:
+        mine = [json.loads(r.body)["type"] for r in got
+                if r.answered == 200 and json.loads(r.body)["data"]["broadcast_id"] == doc["id"]]
+        assert mine == ["broadcast.created", "broadcast.ended"]
+
+
+def test_webhook_api_gates_and_hostile_input(node):
+    for token in (None, "wrong_" + "x" * 30, ADMIN_TOKEN[:-1] + "X"):
+        for method, path in (("POST", "/api/webhooks"), ("GET", "/api/webhooks"),
+                             ("DELETE", "/api/webhooks/wh_x"), ("GET", "/api/webhooks/wh_x/deliveries")):
+            status, doc = node.request(method, path, {"url": "http://127.0.0.1/", "events": ["broadcast.live"]},
+                                       token=token)
+            assert status == 401 and "error" in doc, (method, path, token, doc)
+    bad = [
+        ({"url": "ftp://127.0.0.1/h", "events": ["broadcast.live"]}, "http or https"),
+        ({"url": "javascript:alert(1)", "events": ["broadcast.live"]}, "http or https"),
+        ({"url": "http://u:p@127.0.0.1/", "events": ["broadcast.live"]}, "credentials"),
+        ({"url": "http://127.0.0.1/\r\nX: y", "events": ["broadcast.live"]}, "control"),
+        ({"url": 5, "events": ["broadcast.live"]}, "'url'"),
+        ({"url": "http://127.0.0.1/"}, "'events'"),
+        ({"url": "http://127.0.0.1/", "events": []}, "'events'"),
+        ({"url": "http://127.0.0.1/", "events": "broadcast.live"}, "'events'"),
+        ({"url": "http://127.0.0.1/", "events": [1]}, "'events'"),
+        ({"url": "http://127.0.0.1/", "events": ["broadcast.exploded"]}, "unknown event"),
+    ]
+    for body, message in bad:
+        status, doc = node.request("POST", "/api/webhooks", body)
+        assert status == 400 and message in doc["error"], (body, doc)
+    status, doc = node.request("POST", "/api/webhooks", raw=b"{not json", headers={"Content-Type": "application/json"})
+    assert status == 400
+    status, doc = node.request("GET", "/api/webhooks")
+    assert doc == {"webhooks": []}  # nothing stored by any of those
+    assert not (node.data_dir / "webhooks.json").exists()
+    created = node.request("POST", "/api/webhooks", {"url": "http://127.0.0.1:1/", "events": ["broadcast.live"]})[1]
+    assert node.request("DELETE", f"/api/webhooks/{created['id']}")[0] == 204
+    assert node.request("DELETE", f"/api/webhooks/{created['id']}")[0] == 404
+    assert node.request("GET", "/api/webhooks")[1] == {"webhooks": []}
