@@ -21,6 +21,7 @@ from broadcaster.playback.gate import PLAYBACK
 from broadcaster.playback.grants import GRANT_PARAM, Refused
 from broadcaster.registry import (Broadcast, Status, Visibility, hash_token, host_token_matches, make_broadcast,
                                   new_host_token, new_stream_key, secret_matches)
+from broadcaster.studio import details
 from broadcaster.webhooks import emit
 from broadcaster.webhooks.events import broadcast_created, status_event
 from dataclasses import replace
@@ -93,6 +94,9 @@ def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool, host_
         "console_url": f"{http_base}/console/{broadcast.id}",
         "golive_url": f"{http_base}/golive/{broadcast.id}",
         "whip_url": f"{http_base}/whip/{broadcast.id}",
+        "description": broadcast.description,
+        "scheduled_start": broadcast.scheduled_start,
+        "poster_url": f"{http_base}/posters/{broadcast.id}.jpg?v={broadcast.poster}" if broadcast.poster else None,
     }
     if secrets:
         doc["stream_key"] = broadcast.stream_key
@@ -117,9 +121,14 @@ async def create(request: web.Request) -> web.Response:
         visibility = Visibility(visibility_raw)
     except ValueError:
         raise web.HTTPBadRequest(text="'visibility' must be 'public' or 'restricted'") from None
-    broadcast, host_token = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id)
+    try:
+        extra = {"description": details.description(body.get("description")),
+                 "scheduled_start": details.scheduled_start(body.get("scheduled_start"))}
+    except details.DetailsError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    broadcast, host_token = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id, **extra)
     await request.app[STORE].create(broadcast)
-    emit(request.app, broadcast_created(broadcast.id, broadcast.title, None))
+    emit(request.app, broadcast_created(broadcast.id, broadcast.title, broadcast.scheduled_start))
     log.info("broadcast %s created (%s)", broadcast.id, visibility.value)
     return web.json_response(describe(request, broadcast, secrets=True, host_token=host_token), status=201)
 
@@ -144,9 +153,9 @@ async def read_one(request: web.Request) -> web.Response:
     return web.json_response(doc)
 
 
-async def read_public(request: web.Request) -> web.Response:
-    """What the watch page may know: no secrets.  A restricted broadcast answers only a request with a
-    playback grant (``Authorization: Bearer <grant>`` or ``?grant=``); to any other it is unknown, in
+async def viewable(request: web.Request) -> Broadcast:
+    """The broadcast as a viewer may see it (no secrets).  A restricted broadcast answers only a request
+    with a playback grant (``Authorization: Bearer <grant>`` or ``?grant=``); to any other it is unknown, in
     the same words.  A grant genuinely issued for it but expired, revoked or banned gets a 403 saying so."""
     broadcast = await request.app[STORE].get(request.match_info["id"])
     if broadcast is not None and broadcast.visibility is Visibility.RESTRICTED:
@@ -165,7 +174,12 @@ async def read_public(request: web.Request) -> web.Response:
                 raise web.HTTPForbidden(text=exc.reason) from None
     if broadcast is None:
         raise web.HTTPNotFound(text=f"no broadcast {request.match_info['id']!r}")
-    return web.json_response(describe(request, broadcast, secrets=False))
+    return broadcast
+
+
+async def read_public(request: web.Request) -> web.Response:
+    """What the watch page may know: no secrets (:func:`viewable` says who may)."""
+    return web.json_response(describe(request, await viewable(request), secrets=False))
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -39,6 +39,7 @@ from broadcaster.registry_redis import RedisBroadcastStore
 from broadcaster.simulcast import setup_simulcast
 from broadcaster.state_metrics import StateCollector
 from broadcaster.storage import open_redis
+from broadcaster.studio.api import add_routes as studio_routes
 from broadcaster.webhooks import setup_webhooks
 from ingest.hls.watch import PlaylistWatch
 from ingest.whip import WhipOptions, add_whip_routes
@@ -146,6 +147,7 @@ def create_app(config: NodeConfig) -> web.Application:
     api.add_routes(app)
     origin.add_routes(app)
     pages.add_routes(app)
+    studio_routes(app)
     # moderation before chat: its store opens before the relay and closes after it
     setup_moderation(app)
     setup_chat(app)

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +63,11 @@ class IngestStats:
     height: int | None = None
     fps: float = 0.0
     bitrate: float = 0.0
+    #: seconds between the last two video keyframes (None before the second)
+    keyframe_interval: float | None = None
+    #: the last per-second bitrates, oldest first (the studio warns when they swing)
+    recent_bitrates: deque[float] = field(default_factory=lambda: deque(maxlen=10))
+    _last_keyframe: int | None = None
     _bytes: int = 0
     _frames: int = 0
     _window_start: float = field(default_factory=time.monotonic)
@@ -72,6 +78,10 @@ class IngestStats:
             self.video_codec = unit.codec
             if not unit.config:
                 self._frames += 1
+                if unit.keyframe:
+                    if self._last_keyframe is not None and unit.dts > self._last_keyframe:
+                        self.keyframe_interval = (unit.dts - self._last_keyframe) / 1000
+                    self._last_keyframe = unit.dts
         else:
             self.audio_codec = unit.codec
 
@@ -81,6 +91,7 @@ class IngestStats:
         if elapsed <= 0:
             return
         self.bitrate = self._bytes * 8 / elapsed
+        self.recent_bitrates.append(self.bitrate)
         self.fps = self._frames / elapsed
         self._bytes = self._frames = 0
         self._window_start = now
@@ -384,6 +395,8 @@ class LiveManager:
             "height": stats.height or getattr(pstats, "source_height", None),
             "fps": round(stats.fps, 2),
             "bitrate": int(stats.bitrate),
+            "keyframe_interval": stats.keyframe_interval,
+            "bitrate_samples": [int(b) for b in stats.recent_bitrates],
             "uptime": round(time.time() - session.live_since, 1),
             "transcoder": {
                 "realtime_factor": getattr(pstats, "realtime_factor", None),

@@ -48,6 +48,11 @@ class Broadcast:
     ended_at: float | None = None
     #: base URL of the node ingesting it (multi-node: HLS stays on that node)
     origin: str = ""
+    description: str = ""
+    #: when the host means to go live (Unix seconds; the watch page counts down to it), or None
+    scheduled_start: float | None = None
+    #: short hash of the poster JPEG (``broadcaster/studio/posters.py``), "" without one
+    poster: str = ""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -147,13 +152,15 @@ class SqliteBroadcastStore:
         return existed
 
 
-def make_broadcast(title: str, visibility: Visibility, origin: str = "") -> tuple[Broadcast, str]:
+def make_broadcast(title: str, visibility: Visibility, origin: str = "", *, description: str = "",
+                   scheduled_start: float | None = None) -> tuple[Broadcast, str]:
     """A new broadcast and its host token (the broadcast keeps only the token's hash)."""
     broadcast_id = new_broadcast_id(visibility)
     host_token = new_host_token()
     return Broadcast(id=broadcast_id, title=title, visibility=visibility,
                      stream_key=new_stream_key(broadcast_id), host_token_hash=hash_token(host_token),
-                     created_at=time.time(), origin=origin), host_token
+                     created_at=time.time(), origin=origin, description=description,
+                     scheduled_start=scheduled_start), host_token
 
 
 def with_status(broadcast: Broadcast, status: Status) -> Broadcast:
