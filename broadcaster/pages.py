@@ -1,4 +1,4 @@
-"""The web pages of ``player-demo/``: watch, go-live and console, plus their static files.
+"""The web pages of ``player-demo/``: the studio (``/``), watch, go-live and console, plus their static files.
 
 In the source tree they are ``player-demo/`` at the top of the repository; a wheel installs them as package
 data in ``broadcaster/player_demo/`` (``setup.py`` maps the one onto the other)."""
@@ -29,13 +29,9 @@ def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     return handler
 
 
-async def index(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/static/index.html")
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/watch/{id}", _page("watch.html"))
     app.router.add_get("/golive/{id}", _page("golive.html"))
     app.router.add_get("/console/{id}", _page("console.html"))
-    app.router.add_get("/", index)
+    app.router.add_get("/", _page("studio.html"))
     app.router.add_static("/static/", PAGES_DIR, show_index=False, follow_symlinks=False)

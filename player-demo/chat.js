@@ -17,9 +17,9 @@
     bar: document.getElementById("reaction-bar"),
     layer: document.getElementById("reaction-layer"),
   };
-  const KINDS = [["like", "\u{1F44D}"], ["celebrate", "\u{1F44F}"], ["love", "\u2764\uFE0F"],
-                 ["insightful", "\u{1F4A1}"], ["curious", "\u{1F914}"]];
-  const ICON = Object.fromEntries(KINDS);
+  // Icons are inline SVG (icons.js), never emoji: those need a font many systems lack.
+  const KINDS = ["like", "celebrate", "love", "insightful", "curious"];
+  const KNOWN = new Set(KINDS);
   const ROLE_BADGE = Object.assign(Object.create(null), { host: "HOST", moderator: "MOD" });
   const MAX_SHOWN = 200;          // comments kept in the list
   const MAX_FLOATING = 30;        // floating icons on screen at once
@@ -170,7 +170,7 @@
     if (!c) { els.pinned.hidden = true; els.pinned.textContent = ""; delete els.pinned.dataset.commentId; return; }
     els.pinned.textContent = "";
     const label = document.createElement("strong");
-    label.textContent = "\u{1F4CC} " + (c.author && c.author.name ? c.author.name : "") + ": ";
+    label.append(onairIcons.icon("pin", 16), (c.author && c.author.name ? c.author.name : "") + ": ");
     const text = document.createElement("span");
     text.textContent = c.text;
     els.pinned.append(label, text);
@@ -179,10 +179,11 @@
   }
 
   function floatIcon(kind) {
-    if (!ICON[kind] || els.layer.childElementCount >= MAX_FLOATING) return;
+    if (!KNOWN.has(kind) || els.layer.childElementCount >= MAX_FLOATING) return;
     const span = document.createElement("span");
     span.className = "floating-reaction";
-    span.textContent = ICON[kind];
+    span.dataset.kind = kind;
+    span.append(onairIcons.icon(kind, 30));
     span.style.left = (70 + Math.random() * 25) + "%";
     span.addEventListener("animationend", () => span.remove());
     setTimeout(() => span.remove(), 3000);   // also when animations are off
@@ -190,13 +191,15 @@
   }
 
   function buildBar() {
-    for (const [kind, icon] of KINDS) {
+    for (const kind of KINDS) {
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.kind = kind;
       button.title = kind;
       button.setAttribute("aria-label", kind);
-      button.textContent = icon;
+      const count = document.createElement("span");
+      count.className = "count";
+      button.append(onairIcons.icon(kind, 22), count);
       button.addEventListener("click", () => react(kind));
       els.bar.append(button);
     }
@@ -205,7 +208,7 @@
   function updateBarTotals() {
     for (const button of els.bar.querySelectorAll("button")) {
       const n = chat.totals[button.dataset.kind] || 0;
-      button.textContent = ICON[button.dataset.kind] + (n ? " " + n : "");
+      button.querySelector(".count").textContent = n ? String(n) : "";
     }
   }
 

@@ -251,7 +251,7 @@
   function showPinned(c) {
     if (!c) { els.pinned.hidden = true; els.pinned.textContent = ""; delete els.pinned.dataset.commentId; return; }
     els.pinned.textContent = "";
-    els.pinned.append(span("author", "\u{1F4CC} " + (c.author && c.author.name ? c.author.name : "")), span("text", c.text),
+    els.pinned.append(span("author", "pinned · " + (c.author && c.author.name ? c.author.name : "")), span("text", c.text),
                       button("Unpin", "act-unpin", () => act(api("DELETE", "pin"), "unpin").catch(() => {})));
     els.pinned.dataset.commentId = c.id;
     els.pinned.hidden = false;

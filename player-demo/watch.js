@@ -102,6 +102,7 @@
       }
       const doc = await res.json();
       title.textContent = doc.title;
+      document.dispatchEvent(new CustomEvent("onair:broadcast", { detail: doc }));   // the waiting room (waiting.js)
       const previous = player.status;
       setState(doc.status);
       if ((doc.status === "live" || doc.status === "ended") && !player.hls) startPlayer();

@@ -6,7 +6,8 @@ The warnings are pure decisions on the figures (tested alone):
   start on a keyframe, so they come out longer than the target and viewers sit
   further behind (and LL-HLS players wait longer to join);
 - the bitrate is unstable: over the last seconds it swung by more than half
-  its median (a saturated uplink or an encoder starved of CPU looks like this).
+  its median (a saturated uplink or an encoder starved of CPU looks like this);
+  the seconds before the first bytes and the first, partial, second are left out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def warnings(keyframe_interval: float | None, segment_target: float, bitrates: l
             "keyframe_interval",
             f"keyframe interval {keyframe_interval:.1f} s is longer than the segment target {segment_target:g} s: "
             f"set the encoder's keyframe interval to {segment_target:g} s or less"))
+    # before the first bytes the rate is 0, and the first second with data is only partly covered
+    start = next((i for i, b in enumerate(bitrates) if b > 0), len(bitrates))
+    bitrates = bitrates[start + 1:]
     if len(bitrates) >= MIN_SAMPLES:
         median = statistics.median(bitrates)
         if median > 0 and (max(bitrates) - min(bitrates)) > UNSTABLE_SWING * median:

@@ -187,10 +187,12 @@ def test_warnings():
     assert warnings(2.0, 2.0, [1e6] * 10) == []
     [w] = warnings(4.0, 2.0, [1e6] * 10)
     assert w.code == "keyframe_interval" and "4.0 s" in w.message and "2 s" in w.message
-    [w] = warnings(1.0, 2.0, [1e6, 1e6, 2e5, 1e6, 1.1e6, 1e6])
+    [w] = warnings(1.0, 2.0, [1e6, 1e6, 1e6, 2e5, 1e6, 1.1e6, 1e6])
     assert w.code == "bitrate_unstable"
     assert warnings(None, 2.0, [1e6, 0, 1e6]) == []  # too few samples to say
-    assert warnings(1.0, 2.0, [1e6, 1.1e6, 0.95e6, 1.05e6, 1e6]) == []
+    assert warnings(1.0, 2.0, [1e6, 1.1e6, 0.95e6, 1.05e6, 1e6, 1e6]) == []
+    # the start of a publish (no bytes yet, then a partial second) is not instability
+    assert warnings(1.0, 2.0, [0, 0, 3e5, 1e6, 1.1e6, 0.95e6, 1.05e6, 1e6]) == []
 
 
 def test_comments_per_minute_counts_the_last_minute():
