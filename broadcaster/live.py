@@ -25,76 +25,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
 from broadcaster.config import NodeConfig
+from broadcaster.ingest_stats import IngestStats
 from broadcaster.lease_keeper import LeaseKeeper
 from broadcaster.leases import Leases, LocalLeases
 from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_id_from_key,
                                   secret_matches, with_status)
 from ingest.hls.store import end_leftover_replays
-from ingest.media import MediaKind, MediaUnit
-from ingest.source import MediaTap, MediaTaps, PublishRefused
+from ingest.media import MediaUnit
 from ingest.redact import redact
+from ingest.source import MediaTap, MediaTaps, PublishRefused
 
 if TYPE_CHECKING:
     from ingest.hls.watch import PlaylistWatch
     from ingest.pipeline import HlsPipeline
 
 log = logging.getLogger("onair.live")
-
-
-@dataclass
-class IngestStats:
-    """Rolling figures of the current publish, updated once a second."""
-
-    protocol: str = ""
-    remote: str = ""
-    video_codec: str | None = None
-    audio_codec: str | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float = 0.0
-    bitrate: float = 0.0
-    #: seconds between the last two video keyframes (None before the second)
-    keyframe_interval: float | None = None
-    #: the last per-second bitrates, oldest first (the studio warns when they swing)
-    recent_bitrates: deque[float] = field(default_factory=lambda: deque(maxlen=10))
-    _last_keyframe: int | None = None
-    _bytes: int = 0
-    _frames: int = 0
-    _window_start: float = field(default_factory=time.monotonic)
-
-    def count(self, unit: MediaUnit) -> None:
-        self._bytes += len(unit.data)
-        if unit.kind is MediaKind.VIDEO:
-            self.video_codec = unit.codec
-            if not unit.config:
-                self._frames += 1
-                if unit.keyframe:
-                    if self._last_keyframe is not None and unit.dts > self._last_keyframe:
-                        self.keyframe_interval = (unit.dts - self._last_keyframe) / 1000
-                    self._last_keyframe = unit.dts
-        else:
-            self.audio_codec = unit.codec
-
-    def roll(self) -> None:
-        now = time.monotonic()
-        elapsed = now - self._window_start
-        if elapsed <= 0:
-            return
-        self.bitrate = self._bytes * 8 / elapsed
-        self.recent_bitrates.append(self.bitrate)
-        self.fps = self._frames / elapsed
-        self._bytes = self._frames = 0
-        self._window_start = now
 
 
 class LiveSession:

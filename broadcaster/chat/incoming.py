@@ -39,6 +39,8 @@ class Incoming:
         self._host = host
         self._rooms = rooms
         self._send = send
+        #: told of every comment held for review (broadcast id, held comment): the webhooks hub listens
+        self.on_held: Callable[[str, Held], None] | None = None
 
     def allow_message(self, viewer: Viewer, bucket: Limit) -> bool:
         """False (and an error event) when rate limited; raises ``Abusive`` past the abuse bound."""
@@ -83,6 +85,8 @@ class Incoming:
             held = Held("h_" + secrets.token_urlsafe(9), {**comment, "reason": outcome.reason, "filter": outcome.filter,
                                                           "language": outcome.language})
             await self.bus.hold(bid, held)
+            if self.on_held is not None:
+                self.on_held(bid, held)
             self._send(viewer, proto.error_event("held_for_review", "your comment is held for review",
                                                  held_id=held.id, reason=outcome.reason))
         else:

@@ -118,8 +118,10 @@ class WebhookHub:
             await self._try(queue)
         except asyncio.CancelledError:
             raise
-        except Exception:  # the claim expires and the head is tried again
+        except Exception:
             log.exception("webhook delivery of %s failed unexpectedly", queue)
+            with contextlib.suppress(Exception):  # else the claim expires and the head is tried again
+                await self.store.retry(queue, time.time() + self.retry_base)
 
     async def _try(self, queue: str) -> None:
         head = await self.store.head(queue)

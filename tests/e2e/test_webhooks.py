@@ -44,8 +44,9 @@ def types(received) -> list[str]:
 def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiver, ffmpeg):
     node = node_factory(ladder="source")
     hook = receiver()
-    doc = register(node, hook.url, ["broadcast.live", "broadcast.ended"])
-    assert doc["secret"].startswith("whsec_") and doc["events"] == ["broadcast.live", "broadcast.ended"]
+    doc = register(node, hook.url, ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"])
+    assert doc["secret"].startswith("whsec_")
+    assert doc["events"] == ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"]
     # the secret is kept 0600 in the data dir, and never shown again
     path = node.data_dir / "webhooks.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -58,14 +59,16 @@ def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiv
     try:
         node.wait_status(broadcast["id"], "live", timeout=15)
         hook.wait_for(lambda got: "broadcast.live" in types(got), timeout=15)
-        status, _ = node.request("POST", f"/api/broadcasts/{broadcast['id']}/end")
-        assert status == 200
     finally:
-        publisher.kill()
+        publisher.kill()  # the publisher drops: reconnecting, then ended through the API
         publisher.wait()
+    node.wait_status(broadcast["id"], "reconnecting", timeout=10)
+    status, _ = node.request("POST", f"/api/broadcasts/{broadcast['id']}/end")
+    assert status == 200
     got = hook.wait_for(lambda got: "broadcast.ended" in types(got), timeout=15)
     verifier = Webhook(doc["secret"])
-    assert types(got) == ["broadcast.live", "broadcast.ended"]  # not subscribed to broadcast.created
+    # in order, and not broadcast.created (not subscribed)
+    assert types(got) == ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"]
     for request in got:
         payload = verifier.verify(request.body, request.headers)
         assert payload["data"]["broadcast_id"] == broadcast["id"]
@@ -74,8 +77,9 @@ def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiv
     # the delivery log shows each attempt with the receiver's status
     status, log = node.request("GET", f"/api/webhooks/{doc['id']}/deliveries")
     assert status == 200
-    assert sorted((d["event"], d["status"], d["outcome"]) for d in log["deliveries"]) == [
-        ("broadcast.ended", 200, "delivered"), ("broadcast.live", 200, "delivered")]
+    assert [(d["event"], d["status"], d["outcome"]) for d in reversed(log["deliveries"])] == [
+        ("broadcast.live", 200, "delivered"), ("broadcast.reconnecting", 200, "delivered"),
+        ("broadcast.ended", 200, "delivered")]
 
 
 def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(node_factory, receiver):
@@ -158,3 +162,26 @@ def test_webhook_api_gates_and_hostile_input(node):
     assert node.request("DELETE", f"/api/webhooks/{created['id']}")[0] == 204
     assert node.request("DELETE", f"/api/webhooks/{created['id']}")[0] == 404
     assert node.request("GET", "/api/webhooks")[1] == {"webhooks": []}
+
+
+async def test_a_comment_held_for_review_is_announced_without_its_text(node, receiver):
+    import asyncio
+
+    import aiohttp
+
+    from tests.broadcaster.chat_support import connect
+
+    hook = receiver()
+    doc = register(node, hook.url, ["comment.held"])
+    b = node.create_broadcast("moderated")
+    async with aiohttp.ClientSession() as session:
+        author = await connect(f"{node.ws_base}/ws/{b['id']}", session, name="author")
+        await author.comment("nobody wants you here, idiot")
+        held = await author.expect("error", code="held_for_review")
+        await author.ws.close()
+    got = await asyncio.to_thread(hook.wait_for, lambda got: len(got) >= 1, 15)
+    payload = Webhook(doc["secret"]).verify(got[0].body, got[0].headers)
+    assert payload["type"] == "comment.held"
+    assert payload["data"]["broadcast_id"] == b["id"] and payload["data"]["held_id"] == held["held_id"]
+    assert payload["data"]["reason"] == held["reason"]
+    assert b"idiot" not in got[0].body  # the console shows the text; a webhook only says one waits
