@@ -199,3 +199,17 @@ def test_comments_per_minute_counts_the_last_minute():
     now = 1_000_000.0
     history = [{"ts": (now - 90) * 1000}, {"ts": (now - 30) * 1000}, {"ts": (now - 1) * 1000}, {"ts": "x"}]
     assert comments_per_minute(history, now) == 2
+
+
+async def test_with_redis_a_poster_uploaded_on_one_node_is_served_by_another(aiohttp_client, tmp_path, redis_url):
+    def node(name: str):
+        return create_app(NodeConfig(host="127.0.0.1", rtmp_port=0, data_dir=tmp_path / name, redis_url=redis_url,
+                                     admin_token="admin-secret-token"))
+
+    first, second = await aiohttp_client(node("a")), await aiohttp_client(node("b"))
+    doc = await create(first)
+    resp = await first.put(f"/api/broadcasts/{doc['id']}/poster", data=image("png", 320, 180, "rgb24"), headers=ADMIN)
+    assert resp.status == 200
+    resp = await second.get(f"/posters/{doc['id']}.jpg")
+    assert resp.status == 200 and (await resp.read())[:3] == b"\xff\xd8\xff"
+    assert not (tmp_path / "a" / "posters").exists()  # in Redis, not on one node's disk

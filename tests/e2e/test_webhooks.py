@@ -185,3 +185,23 @@ async def test_a_comment_held_for_review_is_announced_without_its_text(node, rec
     assert payload["data"]["broadcast_id"] == b["id"] and payload["data"]["held_id"] == held["held_id"]
     assert payload["data"]["reason"] == held["reason"]
     assert b"idiot" not in got[0].body  # the console shows the text; a webhook only says one waits
+
+
+def test_a_receiver_that_hangs_delays_nobody_else(node, receiver):
+    import threading
+
+    release = threading.Event()
+    hanging = receiver(lambda headers, body: 200 if release.wait(60) else 500)
+    fine = receiver()
+    slow_doc = register(node, hanging.url, ["broadcast.created"])
+    register(node, fine.url, ["broadcast.created"])
+    try:
+        b = node.create_broadcast("one slow receiver")
+        got = fine.wait_for(lambda got: len(got) == 1, timeout=15)
+        assert json.loads(got[0].body)["data"]["broadcast_id"] == b["id"]
+        # the other receiver's request is still open: no attempt of it has finished, the node answers
+        status, log = node.request("GET", f"/api/webhooks/{slow_doc['id']}/deliveries")
+        assert status == 200 and log["deliveries"] == [] and hanging.snapshot() == []
+        assert node.request("GET", "/healthz")[0] == 200
+    finally:
+        release.set()
