@@ -92,7 +92,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     app[LIVE] = live
     await live.start()
     if isinstance(leases, RedisLeases):
-        orphans = OrphanSweeper(store, leases, live.serves, grace=config.orphan_grace)
+        orphans = OrphanSweeper(store, leases, live.serves, grace=config.orphan_grace, announce=live.announce)
         sweeper = asyncio.create_task(orphans.run(), name="orphan-sweeper")
     yield
     if sweeper is not None:

@@ -329,7 +329,7 @@ class LiveManager:
         broadcast = await self._store.get(broadcast_id)
         if broadcast is not None and broadcast.status is not Status.ENDED:
             await self._store.put(with_status(broadcast, Status.ENDED))
-            self._announce(with_status(broadcast, Status.ENDED))
+            self.announce(with_status(broadcast, Status.ENDED))
             log.info("broadcast %s force-ended through the API (it was %s, node %s)", broadcast_id,
                      broadcast.status.value, broadcast.origin or "?")
 
@@ -387,9 +387,10 @@ class LiveManager:
             updated = replace(updated, origin=self._config.node_id)
         await self._store.put(updated)
         if broadcast.status is not status:
-            self._announce(updated)
+            self.announce(updated)
 
-    def _announce(self, broadcast: Broadcast) -> None:
+    def announce(self, broadcast: Broadcast) -> None:
+        """Tell the status listener (if any) of the status ``broadcast`` now has."""
         if self.status_listener is not None:
             self.status_listener(broadcast)
 

@@ -24,15 +24,18 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from broadcaster.leases import RedisLeases
-from broadcaster.registry import BroadcastStore, Status, with_status
+from broadcaster.registry import Broadcast, BroadcastStore, Status, with_status
 
 log = logging.getLogger("onair.orphans")
 
 
 class OrphanSweeper:
     def __init__(self, store: BroadcastStore, leases: RedisLeases, serves: Callable[[str], bool], *,
-                 grace: float = 6.0, interval: float = 1.0) -> None:
+                 grace: float = 6.0, interval: float = 1.0,
+                 announce: Callable[[Broadcast], None] | None = None) -> None:
         self._store = store
+        #: told of each status the sweeper sets (the webhooks hub listens, through the live manager)
+        self._announce = announce or (lambda broadcast: None)
         self._leases = leases
         self._serves = serves  # does this node have a session for the broadcast?
         self.grace = grace
@@ -89,6 +92,7 @@ class OrphanSweeper:
         self.claimed[broadcast_id] = time.monotonic() + self.grace
         if broadcast.status is Status.LIVE:
             await self._store.put(with_status(broadcast, Status.RECONNECTING))
+            self._announce(with_status(broadcast, Status.RECONNECTING))
         log.warning("broadcast %s: its node %s is gone (lease expired): reconnecting, grace %g s on any node",
                     broadcast_id, broadcast.origin or "?", self.grace)
 
@@ -98,7 +102,9 @@ class OrphanSweeper:
             return
         broadcast = await self._store.get(broadcast_id)
         if broadcast is not None and broadcast.status in (Status.LIVE, Status.RECONNECTING):
-            await self._store.put(with_status(broadcast, Status.ENDED))
+            ended = with_status(broadcast, Status.ENDED)
+            await self._store.put(ended)
+            self._announce(ended)
             log.info("broadcast %s ended: its node %s is gone and no publisher came back", broadcast_id,
                      broadcast.origin or "?")
 

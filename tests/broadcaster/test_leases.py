@@ -80,7 +80,9 @@ async def test_the_sweeper_moves_a_dead_nodes_broadcast_to_reconnecting_then_end
         await dead.acquire(broadcast.id)
         broadcasts.append(broadcast)
     stays, ends = broadcasts
-    sweeper = OrphanSweeper(store, alive, serves=lambda _id: False, grace=0.5)
+    announced: list[tuple[str, Status]] = []
+    sweeper = OrphanSweeper(store, alive, serves=lambda _id: False, grace=0.5,
+                            announce=lambda b: announced.append((b.id, b.status)))
     await sweeper.sweep()
     assert sweeper.claimed == {}  # leases still valid
     await asyncio.sleep(1.1)  # node-dead stopped renewing
@@ -95,6 +97,9 @@ async def test_the_sweeper_moves_a_dead_nodes_broadcast_to_reconnecting_then_end
     assert (await store.get(ends.id)).status is Status.ENDED
     assert (await store.get(stays.id)).status is Status.RECONNECTING  # the other node's to set
     assert await alive.holders() == {stays.id: "node-other"}
+    # what it set is announced (webhooks): both reconnecting, one ended
+    assert sorted(announced) == sorted([(stays.id, Status.RECONNECTING), (ends.id, Status.RECONNECTING),
+                                        (ends.id, Status.ENDED)])
 
 
 async def test_a_broadcast_left_live_without_any_lease_is_adopted_and_ended(redis: Redis) -> None:
