@@ -16,9 +16,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from broadcaster.keys import CONFIG, LIVE
+from broadcaster.keys import CONFIG, LIVE, METRICS
 from broadcaster.webhooks.delivery import WebhookHub
 from broadcaster.webhooks.events import EventType, WebhookEvent, status_event
+from broadcaster.webhooks.metrics import WebhookMetrics
 from broadcaster.webhooks.store import LocalWebhookStore, WebhookStore
 
 WEBHOOKS = web.AppKey("webhooks", WebhookHub)
@@ -40,7 +41,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = RedisWebhookStore(app[REDIS])
     else:
         store = LocalWebhookStore(config.data_dir / "webhooks.json")
-    hub = WebhookHub(store, retry_base=config.webhook_retry_base)
+    hub = WebhookHub(store, retry_base=config.webhook_retry_base,
+                     metrics=WebhookMetrics(app[METRICS].registry if METRICS in app else None))
     await hub.start()
     app[WEBHOOKS] = hub
     app[LIVE].status_listener = lambda b: hub.emit(status_event(b.id, b.status.value, b.title))

@@ -8,7 +8,8 @@ Standard Webhooks, and on anything but a 2xx answer tries again after an
 exponential back-off (``retry_base`` × 2^attempt, at most ``MAX_BACKOFF``)
 until the event is ``MAX_AGE`` (24 h) old.  At most ``CONCURRENCY`` posts run
 at once, each within ``TIMEOUT``; a slow or dead receiver delays only its own
-queue.
+queue.  Each (endpoint, broadcast) queue holds at most ``MAX_PENDING`` events: past that
+new ones are dropped (counted in ``onair_webhook_events_dropped{where="endpoint"}``, logged).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import aiohttp
 
 from broadcaster.webhooks import signing
 from broadcaster.webhooks.events import WebhookEvent
-from broadcaster.webhooks.store import Attempt, Endpoint, WebhookStore, endpoint_of
+from broadcaster.webhooks.metrics import WebhookMetrics
+from broadcaster.webhooks.store import MAX_PENDING, Attempt, Endpoint, WebhookStore, endpoint_of
 
 log = logging.getLogger("onair.webhooks")
 
@@ -39,8 +41,10 @@ def backoff(retry_base: float, attempts: int) -> float:
 
 
 class WebhookHub:
-    def __init__(self, store: WebhookStore, *, retry_base: float = 5.0, poll: float = 0.25) -> None:
+    def __init__(self, store: WebhookStore, *, retry_base: float = 5.0, poll: float = 0.25,
+                 metrics: WebhookMetrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics or WebhookMetrics()
         self.retry_base = retry_base
         self._poll = poll
         self._events: asyncio.Queue[WebhookEvent] = asyncio.Queue(QUEUE_SIZE)
@@ -60,6 +64,7 @@ class WebhookHub:
             self._events.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
+            self.metrics.dropped.labels("hub").inc()
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.error("webhook queue full: %d events dropped so far (the store is not keeping up)", self.dropped)
 
@@ -70,8 +75,13 @@ class WebhookHub:
                 try:
                     wanted = [e.id for e in await self.store.endpoints() if event.type.value in e.events]
                     if wanted:
-                        await self.store.enqueue(wanted, event)
+                        full = await self.store.enqueue(wanted, event)
                         self._wake.set()
+                        for endpoint_id in full:
+                            self.metrics.dropped.labels("endpoint").inc()
+                            log.error("webhook %s for %s dropped: endpoint %s already has %d pending for this "
+                                      "broadcast (is it down?)", event.type.value, event.broadcast_id, endpoint_id,
+                                      MAX_PENDING)
                     break
                 except Exception as exc:  # Redis down: keep the event, try again
                     log.warning("queueing webhook event %s failed (%s); retrying", event.type.value, exc)
@@ -144,6 +154,7 @@ class WebhookHub:
                         attempt, status or error)
         else:
             outcome = "retrying"
+        self.metrics.attempts.labels(outcome).inc()
         await self.store.log(endpoint.id, Attempt(event.id, event.type.value, event.broadcast_id, attempt, status,
                                                   error, now, outcome))
         if outcome == "retrying":

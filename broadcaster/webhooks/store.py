@@ -29,6 +29,8 @@ from broadcaster.webhooks.events import WebhookEvent
 
 #: delivery attempts kept per endpoint (newest first)
 LOG_SIZE = 100
+#: events waiting per (endpoint, broadcast) queue; past it new ones are dropped (and counted)
+MAX_PENDING = 1000
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class WebhookStore(Protocol):
     async def add_endpoint(self, endpoint: Endpoint) -> None: ...
     async def endpoints(self) -> list[Endpoint]: ...
     async def remove_endpoint(self, endpoint_id: str) -> bool: ...
-    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> None: ...
+    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> list[str]:
+        """Append ``event`` to each endpoint's queue for its broadcast; the endpoints whose queue was full."""
     async def claim(self, now: float, limit: int) -> list[str]:
         """Due queues this node now holds (for the claim's time), at most ``limit``."""
     async def head(self, queue: str) -> tuple[WebhookEvent, int] | None:
@@ -136,11 +139,17 @@ class LocalWebhookStore:
         await self._save()
         return True
 
-    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> None:
+    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> list[str]:
+        full: list[str] = []
         for endpoint_id in endpoint_ids:
             queue = queue_name(endpoint_id, event.broadcast_id)
-            self._queues.setdefault(queue, deque()).append(event)
+            pending = self._queues.setdefault(queue, deque())
+            if len(pending) >= MAX_PENDING:
+                full.append(endpoint_id)
+                continue
+            pending.append(event)
             self._due.setdefault(queue, time.time())
+        return full
 
     async def claim(self, now: float, limit: int) -> list[str]:
         due = sorted((at, q) for q, at in self._due.items() if at <= now and q not in self._claimed)

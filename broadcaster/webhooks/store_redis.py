@@ -20,11 +20,12 @@ import time
 from redis.asyncio import Redis
 
 from broadcaster.webhooks.events import WebhookEvent
-from broadcaster.webhooks.store import LOG_SIZE, Attempt, Endpoint
+from broadcaster.webhooks.store import LOG_SIZE, MAX_PENDING, Attempt, Endpoint
 
 P = "onair:webhooks:"
 
 _ENQUEUE = """
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[3])
 return 1
@@ -75,11 +76,14 @@ class RedisWebhookStore:
     async def remove_endpoint(self, endpoint_id: str) -> bool:
         return bool(await self._redis.hdel(P + "endpoints", endpoint_id))
 
-    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> None:
+    async def enqueue(self, endpoint_ids: list[str], event: WebhookEvent) -> list[str]:
         raw = event.to_json()
+        full: list[str] = []
         for endpoint_id in endpoint_ids:
             queue = f"{endpoint_id}|{event.broadcast_id}"
-            await self._enqueue(keys=[P + "q:" + queue, P + "due"], args=[raw, time.time(), queue])
+            if not await self._enqueue(keys=[P + "q:" + queue, P + "due"], args=[raw, time.time(), queue, MAX_PENDING]):
+                full.append(endpoint_id)
+        return full
 
     async def claim(self, now: float, limit: int) -> list[str]:
         due = await self._redis.zrangebyscore(P + "due", "-inf", now, start=0, num=limit * 4)

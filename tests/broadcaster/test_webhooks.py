@@ -3,6 +3,7 @@ the back-off, and the per-broadcast order of the local store."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -113,3 +114,51 @@ async def test_local_store_serves_one_broadcast_in_order_and_others_beside_it(tm
     assert q not in await store.claim(time.time(), 10)
     await store.delivered(q, first.id)
     assert await store.head(q) == (second, 0)
+
+
+async def test_local_store_bounds_each_queue(tmp_path):
+    from broadcaster.webhooks.store import MAX_PENDING
+
+    store = LocalWebhookStore(tmp_path / "webhooks.json")
+    for _ in range(MAX_PENDING):
+        assert await store.enqueue(["wh_1"], WebhookEvent(EventType.BROADCAST_LIVE, "b1")) == []
+    assert await store.enqueue(["wh_1", "wh_2"], WebhookEvent(EventType.BROADCAST_ENDED, "b1")) == ["wh_1"]
+    assert await store.enqueue(["wh_1"], WebhookEvent(EventType.BROADCAST_ENDED, "b2")) == []  # another queue
+
+
+async def test_redis_store_one_claim_per_queue_across_nodes_in_order_and_bounded(redis_url):
+    from redis.asyncio import Redis
+
+    from broadcaster.webhooks.store import MAX_PENDING
+    from broadcaster.webhooks.store_redis import P, RedisWebhookStore
+
+    client = Redis.from_url(redis_url)
+    try:
+        a, b = RedisWebhookStore(client, claim_seconds=0.5), RedisWebhookStore(client, claim_seconds=0.5)
+        first, second = WebhookEvent(EventType.BROADCAST_LIVE, "b1"), WebhookEvent(EventType.BROADCAST_ENDED, "b1")
+        assert await a.enqueue(["wh_1"], first) == [] and await b.enqueue(["wh_1"], second) == []
+        q = queue_name("wh_1", "b1")
+        assert await a.claim(time.time(), 10) == [q]
+        assert await b.claim(time.time(), 10) == []  # node a holds it
+        assert await b.head(q) == (first, 0)
+        await a.retry(q, time.time())  # failed: due again at once, claim released
+        assert await b.claim(time.time(), 10) == [q]
+        assert await b.head(q) == (first, 1)
+        await b.delivered(q, first.id)
+        assert await a.claim(time.time(), 10) == [q]
+        assert await a.head(q) == (second, 0)  # the next of the broadcast, never before the first
+        await a.delivered(q, second.id)
+        assert await a.head(q) is None and await client.zcard(P + "due") == 0
+        # a node that dies holding a claim lets another take over once the claim expires
+        await a.enqueue(["wh_1"], first)
+        assert await a.claim(time.time(), 10) == [q]
+        assert await b.claim(time.time(), 10) == []
+        await asyncio.sleep(0.6)
+        assert await b.claim(time.time(), 10) == [q]
+        # bounded
+        await client.delete(P + "q:" + q)
+        await client.rpush(P + "q:" + q, *[first.to_json()] * MAX_PENDING)
+        assert await a.enqueue(["wh_1"], second) == ["wh_1"]
+        assert await client.llen(P + "q:" + q) == MAX_PENDING
+    finally:
+        await client.aclose()
