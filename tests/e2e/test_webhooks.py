@@ -99,6 +99,9 @@ def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(node_factory, 
     assert [(d["attempt"], d["status"], d["outcome"]) for d in reversed(log["deliveries"])] == [
         (1, 500, "retrying"), (2, 500, "retrying"), (3, 200, "delivered")]
     assert all(d["broadcast_id"] == broadcast["id"] for d in log["deliveries"])
+    metrics = node.metrics()
+    assert 'onair_webhook_attempts_total{outcome="retrying"} 2.0' in metrics
+    assert 'onair_webhook_attempts_total{outcome="delivered"} 1.0' in metrics
 
 
 def test_two_nodes_on_redis_deliver_each_event_once(node_factory, receiver, redis_url):
