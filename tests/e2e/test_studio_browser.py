@@ -52,7 +52,9 @@ def points(page, chart: str) -> str:
 def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, ffmpeg, tmp_path):
     node = node_factory(ladder="source", segment_target=1)
     errors: list[str] = []
-    studio = chromium.new_page(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=node.base)
+    studio = context.new_page()
     studio.on("pageerror", lambda exc: errors.append(str(exc)))
     studio.on("dialog", lambda dialog: dialog.accept())
 
@@ -86,10 +88,19 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
     assert studio.get_attribute("#d-key", "type") == "password"
     studio.click("#reveal-key")
     assert studio.get_attribute("#d-key", "type") == "text"
-    stream_key = studio.input_value("#d-key")
-    assert stream_key == doc["stream_key"]
+    assert studio.input_value("#d-key") == doc["stream_key"]
     assert studio.input_value("#d-server") == doc["rtmp_url"] and studio.input_value("#d-whip") == doc["whip_url"]
     studio.click("#reveal-key")
+    # copy buttons put the value on the clipboard
+    studio.click("button[data-copy=d-server]")
+    studio.wait_for_function("() => document.getElementById('d-message').textContent === 'copied'")
+    assert studio.evaluate("() => navigator.clipboard.readText()") == doc["rtmp_url"]
+    # rotate the key: the studio shows the new one (the publish below uses it)
+    studio.click("#rotate-key")
+    studio.wait_for_function("() => document.getElementById('d-message').textContent === 'new stream key issued'")
+    stream_key = studio.input_value("#d-key")
+    assert stream_key != doc["stream_key"] and stream_key == node.broadcast(broadcast_id)["stream_key"]
+    assert studio.get_attribute("#d-key", "type") == "password"
     # search narrows the list
     studio.fill("#search", "nothing like it")
     assert studio.locator("#lists li").count() == 0
