@@ -42,7 +42,7 @@ def types(received) -> list[str]:
 
 
 def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiver, ffmpeg):
-    node = node_factory(ladder="source")
+    node = node_factory(ladder="source", reconnect_grace=60)  # ended by the API, not by the grace
     hook = receiver()
     doc = register(node, hook.url, ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"])
     assert doc["secret"].startswith("whsec_")
