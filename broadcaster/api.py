@@ -28,8 +28,6 @@ from dataclasses import replace
 
 log = logging.getLogger("onair.api")
 
-MAX_TITLE = 200
-
 
 def bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
@@ -111,11 +109,10 @@ def describe(request: web.Request, broadcast: Broadcast, *, secrets: bool, host_
 async def create(request: web.Request) -> web.Response:
     require_admin(request)
     body = await read_json_object(request)
-    title = body.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise web.HTTPBadRequest(text="'title' is required and must be a non-empty string")
-    if len(title) > MAX_TITLE:
-        raise web.HTTPBadRequest(text=f"'title' is longer than {MAX_TITLE} characters")
+    try:
+        title = details.title(body.get("title"))
+    except details.DetailsError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
     visibility_raw = body.get("visibility", "public")
     try:
         visibility = Visibility(visibility_raw)
@@ -126,7 +123,7 @@ async def create(request: web.Request) -> web.Response:
                  "scheduled_start": details.scheduled_start(body.get("scheduled_start"))}
     except details.DetailsError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    broadcast, host_token = make_broadcast(title.strip(), visibility, origin=request.app[CONFIG].node_id, **extra)
+    broadcast, host_token = make_broadcast(title, visibility, origin=request.app[CONFIG].node_id, **extra)
     await request.app[STORE].create(broadcast)
     emit(request.app, broadcast_created(broadcast.id, broadcast.title, broadcast.scheduled_start))
     log.info("broadcast %s created (%s)", broadcast.id, visibility.value)

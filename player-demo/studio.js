@@ -173,11 +173,47 @@
     select(created.id);
   });
 
+  // --- edit (title, description, schedule while idle, poster) ---------------------
+  function localInput(seconds) {   // Unix seconds -> the value of a datetime-local input, in local time
+    if (!seconds) return "";
+    const d = new Date(seconds * 1000), p = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes());
+  }
+
+  $("edit-box").addEventListener("toggle", () => {
+    const b = current();
+    if (!b || !$("edit-box").open) return;
+    $("edit-title").value = b.title;
+    $("edit-description").value = b.description || "";
+    $("edit-start").value = localInput(b.scheduled_start);
+    $("edit-start").disabled = b.status !== "idle";
+    $("edit-error").textContent = "";
+  });
+
+  $("edit-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const b = current();
+    if (!b) return;
+    const body = { title: $("edit-title").value.trim(), description: $("edit-description").value };
+    if (b.status === "idle") {
+      body.scheduled_start = $("edit-start").value ? new Date($("edit-start").value).getTime() / 1000 : null;
+    }
+    try {
+      Object.assign(b, await api("PATCH", "/api/broadcasts/" + b.id, body));
+      const file = $("edit-poster").files[0];
+      if (file) Object.assign(b, await api("PUT", "/api/broadcasts/" + b.id + "/poster", undefined, file));
+    } catch (err) { $("edit-error").textContent = err.message; return; }
+    $("edit-form").reset();
+    $("edit-box").open = false;
+    $("d-message").textContent = "saved";
+    renderList();
+  });
+
   // --- one broadcast ---------------------------------------------------------------
   function current() { return state.broadcasts.find((b) => b.id === state.selected) || null; }
 
   function select(id) {
-    if (state.selected !== id) { state.keyShown = false; resetCharts(); }
+    if (state.selected !== id) { state.keyShown = false; resetCharts(); $("edit-box").open = false; }
     state.selected = id;
     for (const button of document.querySelectorAll("#lists button")) {
       button.classList.toggle("selected", button.dataset.id === id);

@@ -5,13 +5,24 @@ from __future__ import annotations
 import math
 import time
 
+MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
+#: what PATCH /api/broadcasts/{id} may change
+EDITABLE = ("title", "description", "scheduled_start")
 #: how far ahead a broadcast may be scheduled
 MAX_AHEAD = 2 * 366 * 24 * 3600.0
 
 
 class DetailsError(ValueError):
     """A field is wrong; the message says which and why."""
+
+
+def title(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise DetailsError("'title' is required and must be a non-empty string")
+    if len(raw) > MAX_TITLE:
+        raise DetailsError(f"'title' is longer than {MAX_TITLE} characters")
+    return raw.strip()
 
 
 def description(raw: object) -> str:

@@ -213,3 +213,31 @@ async def test_with_redis_a_poster_uploaded_on_one_node_is_served_by_another(aio
     resp = await second.get(f"/posters/{doc['id']}.jpg")
     assert resp.status == 200 and (await resp.read())[:3] == b"\xff\xd8\xff"
     assert not (tmp_path / "a" / "posters").exists()  # in Redis, not on one node's disk
+
+
+async def test_details_can_be_edited_by_admin_or_host_and_the_schedule_only_before_live(client, tmp_path):
+    doc = await create(client, description="old")
+    later = time.time() + 7200
+    resp = await client.patch(f"/api/broadcasts/{doc['id']}", json={"scheduled_start": later, "title": " New "},
+                              headers={"Authorization": "Bearer " + doc["host_token"]})
+    assert resp.status == 200, await resp.text()
+    edited = await resp.json()
+    assert edited["title"] == "New" and edited["scheduled_start"] == pytest.approx(later)
+    assert edited["description"] == "old" and "stream_key" not in edited  # the host sees no key
+    resp = await client.patch(f"/api/broadcasts/{doc['id']}", json={"scheduled_start": None}, headers=ADMIN)
+    assert (await resp.json())["scheduled_start"] is None
+    for body, status, message in (({}, 400, "can be changed"), ({"visibility": "restricted"}, 400, "not 'visibility'"),
+                                  ({"stream_key": "live_x"}, 400, "not 'stream_key'"), ({"title": ""}, 400, "'title'"),
+                                  ({"scheduled_start": "soon"}, 400, "'scheduled_start'")):
+        resp = await client.patch(f"/api/broadcasts/{doc['id']}", json=body, headers=ADMIN)
+        assert resp.status == status and message in (await resp.json())["error"], body
+    other = await create(client, title="Other")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer " + other["host_token"]}):
+        resp = await client.patch(f"/api/broadcasts/{doc['id']}", json={"title": "x"}, headers=headers)
+        assert resp.status == 401
+    # after it ended, the schedule is history (the title can still be fixed)
+    assert (await client.post(f"/api/broadcasts/{doc['id']}/end", headers=ADMIN)).status == 200
+    resp = await client.patch(f"/api/broadcasts/{doc['id']}", json={"scheduled_start": later}, headers=ADMIN)
+    assert resp.status == 409
+    resp = await client.patch(f"/api/broadcasts/{doc['id']}", json={"title": "Final"}, headers=ADMIN)
+    assert resp.status == 200 and (await resp.json())["title"] == "Final"

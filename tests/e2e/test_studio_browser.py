@@ -195,9 +195,21 @@ def test_a_host_token_opens_its_own_broadcast_only(node, chromium):
     assert page.locator("#reveal-key").is_disabled()  # the stream key stays with the admin
     assert "live_" not in page.content()
     assert page.locator("#end-broadcast").is_visible()  # a host may end its broadcast
+    # ... and edit its details: a new title and a schedule
+    page.click("#edit-box summary")
+    assert page.input_value("#edit-title") == "Mine"
+    page.fill("#edit-title", "Mine, rescheduled")
+    page.fill("#edit-start", page.evaluate("""() => { const d = new Date(Date.now() + 30 * 86400e3);
+        const p = (n) => String(n).padStart(2, '0');
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T10:00`; }"""))
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('d-title').textContent === 'Mine, rescheduled'")
+    assert page.text_content("#d-schedule").startswith("starts ")
+    doc = node.broadcast(mine["id"])
+    assert doc["title"] == "Mine, rescheduled" and 29 * 86400 < doc["scheduled_start"] - time.time() < 31 * 86400
     # the token is kept for the tab only; signing out forgets it
     page.reload()
-    page.wait_for_function("() => document.getElementById('d-title').textContent === 'Mine'")
+    page.wait_for_function("() => document.getElementById('d-title').textContent === 'Mine, rescheduled'")
     page.click("#sign-out")
     page.wait_for_selector("#login:not([hidden])")
     assert page.evaluate("() => sessionStorage.getItem('onair-studio-token')") is None
