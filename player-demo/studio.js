@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const TOKEN_KEY = "onair-studio-token";
   const state = { token: null, admin: false, broadcasts: [], selected: null, keyShown: false, charts: null,
-                  healthFor: null, timer: null, listTimer: null };
+                  healthFor: null, timer: null, listTimer: null, recordings: {} };
   window.onairStudio = state;
 
   // --- HTTP ----------------------------------------------------------------------
@@ -250,6 +250,19 @@
     links.textContent = "";
     links.append(link(b.status === "ended" ? "Replay (watch page)" : "Watch page", b.watch_url, "link-watch"),
                  link("Moderation console", b.console_url, "link-console"));
+    if (b.status === "ended") {
+      // the recording (GET /api/broadcasts/<id>/recording): its MP4 once made, its state until then
+      const recording = state.recordings[b.id];
+      if (recording && recording.mp4_url) {
+        links.append(link("Recording (MP4)", recording.mp4_url, "link-recording"));
+      } else {
+        const note = document.createElement("span");
+        note.id = "recording-status";
+        note.className = "muted";
+        note.textContent = "recording: " + (recording ? recording.status : "…");
+        links.append(note);
+      }
+    }
     if (b.status !== "ended" && state.admin && b.stream_key) {
       links.append(link("Go live from the browser", b.golive_url + "#key=" + encodeURIComponent(b.stream_key),
                         "link-golive"));
@@ -332,6 +345,12 @@
   async function tick() {
     const b = current();
     if (!b || !state.token) return;
+    if (b.status === "ended" && !(state.recordings[b.id] && state.recordings[b.id].mp4_url)) {
+      try {
+        state.recordings[b.id] = await api("GET", "/api/broadcasts/" + b.id + "/recording");
+        renderDetail();
+      } catch (err) { /* not there yet, or deleted: the next tick asks again */ }
+    }
     let health;
     try { health = await api("GET", "/api/broadcasts/" + b.id + "/health"); }
     catch (err) { return; }

@@ -21,6 +21,8 @@ from broadcaster.keys import CONFIG, STORE
 from broadcaster.recordings.api import RECORDINGS, add_routes
 from broadcaster.recordings.service import RecordingService
 from broadcaster.recordings.timeline import ChatTimeline, RedisTimeline, SqliteTimeline
+from broadcaster.webhooks import emit
+from broadcaster.webhooks.events import recording_ready
 
 log = logging.getLogger("onair.recordings")
 
@@ -58,6 +60,9 @@ def setup_recordings(app: web.Application, *, scan_interval: float = 2.0) -> Non
                                    erase_archive=lambda bid: app[MOD_STORE].erase_broadcast_comments(bid),
                                    uploader=uploader, ended_at=ended_at)
         service.start()
+        base = config.public_url.rstrip("/")  # empty: the URL in the event is relative to the node
+        service.on_ready = lambda bid, meta: emit(app, recording_ready(bid, f"{base}/api/broadcasts/{bid}/recording",
+                                                                       meta.duration))
         app[RECORDINGS] = service
         if CHAT_RELAY in app:
             app[CHAT_RELAY].recorder = service

@@ -85,6 +85,8 @@ class RecordingService:
         self.uploader = uploader
         self._ended_at = ended_at
         self._locks: dict[str, asyncio.Lock] = {}
+        #: told of each recording made ready here (the webhooks hub listens: recording.ready)
+        self.on_ready: Callable[[str, RecordingMeta], None] | None = None
         #: what the chat relay records, written behind its comments and reactions (in order), so a
         #: comment's way to the screens never waits for the timeline's store; readers flush it first
         self._writes: WriteBehind[_TimelineOp] = WriteBehind(self._write_ops, name="chat-timeline")
@@ -234,6 +236,8 @@ class RecordingService:
                                 rendition=made.rendition, ended_at=ended_at, made_at=time.time(), error=None,
                                 upload="pending" if self.uploader is not None else None)
             meta_file.save(directory, ready)
+            if self.on_ready is not None:
+                self.on_ready(broadcast_id, ready)
             log.info("recording %s ready: %.1f s of %s, %d bytes, made in %.2f s", broadcast_id, made.duration,
                      made.rendition, size, time.monotonic() - started)
             return ready

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
@@ -166,11 +167,17 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
         publisher.wait()
     assert node.broadcast(broadcast_id)["status"] == "ended"
 
-    # find the recording: the broadcast is under Ended, its replay link plays the whole thing
+    # find the recording: the broadcast is under Ended, with its MP4 once made and the replay on its watch page
     studio.wait_for_function("() => document.querySelectorAll('#list-ended button').length === 1", timeout=10_000)
+    studio.wait_for_selector("#link-recording", timeout=30_000)
+    mp4 = studio.get_attribute("#link-recording", "href")
+    assert mp4 == f"{node.base}/recordings/{broadcast_id}/recording.mp4"
+    with urllib.request.urlopen(mp4, timeout=10) as response:
+        assert response.status == 200 and response.headers["Content-Type"] == "video/mp4"
+        assert response.read(12)[4:8] == b"ftyp"
     replay_link = studio.get_attribute("#link-watch", "href")
     assert studio.text_content("#link-watch") == "Replay (watch page)" and replay_link == doc["watch_url"]
-    shot(studio, "5-studio-ended", "#list-ended", "#link-watch")
+    shot(studio, "5-studio-ended", "#list-ended", "#link-watch", "#link-recording")
     replay = chromium.new_page(viewport={"width": 1280, "height": 800})
     replay.goto(replay_link)
     replay.wait_for_function("() => document.getElementById('state').textContent === 'ended (replay)'", timeout=10_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections import Counter
 
 import pytest
@@ -44,9 +45,9 @@ def types(received) -> list[str]:
 def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiver, ffmpeg):
     node = node_factory(ladder="source", reconnect_grace=60)  # ended by the API, not by the grace
     hook = receiver()
-    doc = register(node, hook.url, ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"])
-    assert doc["secret"].startswith("whsec_")
-    assert doc["events"] == ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"]
+    wanted = ["broadcast.live", "broadcast.reconnecting", "broadcast.ended", "recording.ready"]
+    doc = register(node, hook.url, wanted)
+    assert doc["secret"].startswith("whsec_") and doc["events"] == wanted
     # the secret is kept 0600 in the data dir, and never shown again
     path = node.data_dir / "webhooks.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -59,16 +60,22 @@ def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiv
     try:
         node.wait_status(broadcast["id"], "live", timeout=15)
         hook.wait_for(lambda got: "broadcast.live" in types(got), timeout=15)
+        deadline = time.monotonic() + 20  # a couple of segments, so there is a recording to make
+        while (node.broadcast(broadcast["id"]).get("live") or {}).get("transcoder", {}).get("segments_written", 0) < 2:
+            assert time.monotonic() < deadline, "no segments written"
+            time.sleep(0.2)
     finally:
         publisher.kill()  # the publisher drops: reconnecting, then ended through the API
         publisher.wait()
     node.wait_status(broadcast["id"], "reconnecting", timeout=10)
     status, _ = node.request("POST", f"/api/broadcasts/{broadcast['id']}/end")
     assert status == 200
-    got = hook.wait_for(lambda got: "broadcast.ended" in types(got), timeout=15)
+    got = hook.wait_for(lambda got: "recording.ready" in types(got), timeout=30)
     verifier = Webhook(doc["secret"])
     # in order, and not broadcast.created (not subscribed)
-    assert types(got) == ["broadcast.live", "broadcast.reconnecting", "broadcast.ended"]
+    assert types(got) == wanted
+    ready = json.loads(got[-1].body)["data"]
+    assert ready["url"] == f"/api/broadcasts/{broadcast['id']}/recording" and ready["duration"] > 0
     for request in got:
         payload = verifier.verify(request.body, request.headers)
         assert payload["data"]["broadcast_id"] == broadcast["id"]
@@ -78,8 +85,7 @@ def test_receiver_gets_live_and_ended_with_valid_signatures(node_factory, receiv
     status, log = node.request("GET", f"/api/webhooks/{doc['id']}/deliveries")
     assert status == 200
     assert [(d["event"], d["status"], d["outcome"]) for d in reversed(log["deliveries"])] == [
-        ("broadcast.live", 200, "delivered"), ("broadcast.reconnecting", 200, "delivered"),
-        ("broadcast.ended", 200, "delivered")]
+        (event, 200, "delivered") for event in wanted]
 
 
 def test_a_receiver_failing_twice_gets_the_event_on_the_third_try(node_factory, receiver):
@@ -121,7 +127,6 @@ def test_two_nodes_on_redis_deliver_each_event_once(node_factory, receiver, redi
         status, _ = (second if i % 2 else first).request("POST", f"/api/broadcasts/{doc['id']}/end")
         assert status == 200
     hook.wait_for(lambda got: sum(r.answered == 200 for r in got) >= 12, timeout=30)
-    import time
     time.sleep(1.5)  # long enough for a duplicate (a retry is due 0.2 s after a failure) to show up
     got = hook.snapshot()
     delivered = Counter(r.headers["webhook-id"] for r in got if r.answered == 200)
