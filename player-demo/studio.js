@@ -213,7 +213,9 @@
   function current() { return state.broadcasts.find((b) => b.id === state.selected) || null; }
 
   function select(id) {
-    if (state.selected !== id) { state.keyShown = false; resetCharts(); $("edit-box").open = false; }
+    if (state.selected !== id) {
+      state.keyShown = false; resetCharts(); $("edit-box").open = false; $("simulcast").textContent = ""; ticks = 0;
+    }
     state.selected = id;
     for (const button of document.querySelectorAll("#lists button")) {
       button.classList.toggle("selected", button.dataset.id === id);
@@ -342,9 +344,39 @@
     $("warnings").textContent = "";
   }
 
+  // The broadcast's simulcast targets (GET /api/broadcasts/<id>/simulcast): name, destination, status.
+  async function showTargets(b) {
+    let targets;
+    try { targets = (await api("GET", "/api/broadcasts/" + b.id + "/simulcast")).targets; }
+    catch (err) { return; }
+    if (state.selected !== b.id) return;
+    const list = $("simulcast");
+    list.textContent = "";
+    if (!targets.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "No simulcast targets.";
+      list.append(li);
+    }
+    for (const t of targets) {
+      const li = document.createElement("li");
+      li.dataset.target = t.id;
+      const status = document.createElement("span");
+      const value = t.enabled ? (t.status || "idle") : "disabled";
+      status.className = "target-status " + value;
+      status.textContent = value;
+      const name = document.createElement("span");
+      name.textContent = t.name + " · " + t.url + (t.last_error ? " · " + t.last_error : "");
+      li.append(status, name);
+      list.append(li);
+    }
+  }
+
+  let ticks = 0;
   async function tick() {
     const b = current();
     if (!b || !state.token) return;
+    if (ticks++ % 3 === 0) showTargets(b);
     if (b.status === "ended" && !(state.recordings[b.id] && state.recordings[b.id].mp4_url)) {
       try {
         state.recordings[b.id] = await api("GET", "/api/broadcasts/" + b.id + "/recording");

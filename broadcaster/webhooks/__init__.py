@@ -18,7 +18,7 @@ from aiohttp import web
 
 from broadcaster.keys import CONFIG, LIVE, METRICS
 from broadcaster.webhooks.delivery import WebhookHub
-from broadcaster.webhooks.events import EventType, WebhookEvent, status_event
+from broadcaster.webhooks.events import EventType, WebhookEvent, simulcast_failed, status_event
 from broadcaster.webhooks.metrics import WebhookMetrics
 from broadcaster.webhooks.store import LocalWebhookStore, WebhookStore
 
@@ -51,11 +51,24 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _listen_to_simulcast(app: web.Application) -> None:
+    """After every context has started: a simulcast target the destination refused is ``simulcast.failed``."""
+    from broadcaster.simulcast.api import SIMULCAST
+    from broadcaster.simulcast.targets import TargetStatus
+
+    hub = app.get(SIMULCAST)
+    if hub is not None:
+        hub.subscribe(lambda change: emit(app, simulcast_failed(change.broadcast_id, change.target_id,
+                                                                 change.error or "refused"))
+                      if change.status is TargetStatus.FAILED else None)
+
+
 def setup_webhooks(app: web.Application) -> None:
     """Routes and lifecycle; call after the storage context (the hub uses its Redis and live manager)."""
     from broadcaster.webhooks.api import handlers
 
     app.cleanup_ctx.append(_lifecycle)
+    app.on_startup.append(_listen_to_simulcast)  # on_startup runs after the cleanup contexts have started
     create, list_all, delete, deliveries = handlers(lambda a: a[WEBHOOKS])
     app.router.add_post("/api/webhooks", create)
     app.router.add_get("/api/webhooks", list_all)

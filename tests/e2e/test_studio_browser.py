@@ -190,6 +190,9 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
 def test_a_host_token_opens_its_own_broadcast_only(node, chromium):
     mine = node.create_broadcast("Mine")
     node.create_broadcast("Someone else's")
+    status, target = node.request("POST", f"/api/broadcasts/{mine['id']}/simulcast",
+                                  {"url": "rtmp://127.0.0.1:1/live", "stream_key": "k" * 24, "name": "Elsewhere"})
+    assert status == 201, target
     page = chromium.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -202,6 +205,9 @@ def test_a_host_token_opens_its_own_broadcast_only(node, chromium):
     assert page.locator("#reveal-key").is_disabled()  # the stream key stays with the admin
     assert "live_" not in page.content()
     assert page.locator("#end-broadcast").is_visible()  # a host may end its broadcast
+    # its simulcast targets are listed (never their keys)
+    page.wait_for_selector(f"#simulcast li[data-target='{target['id']}']")
+    assert "Elsewhere" in page.text_content("#simulcast") and "k" * 24 not in page.content()
     # ... and edit its details: a new title and a schedule
     page.click("#edit-box summary")
     assert page.input_value("#edit-title") == "Mine"

@@ -213,3 +213,25 @@ def test_a_receiver_that_hangs_delays_nobody_else(node, receiver):
         assert node.request("GET", "/healthz")[0] == 200
     finally:
         release.set()
+
+
+def test_a_simulcast_destination_that_refuses_the_key_is_simulcast_failed(node_factory, receiver, ffmpeg):
+    node = node_factory(ladder="source")
+    destination = node_factory(ladder="source")  # another onair node: it refuses an unknown stream key
+    hook = receiver()
+    doc = register(node, hook.url, ["simulcast.failed"])
+    broadcast = node.create_broadcast("forwarded")
+    status, target = node.request("POST", f"/api/broadcasts/{broadcast['id']}/simulcast",
+                                  {"url": f"rtmp://127.0.0.1:{destination.rtmp_port}/live",
+                                   "stream_key": "live_nobody_" + "x" * 24, "name": "refusing"})
+    assert status == 201, target
+    publisher = ffmpeg_publish(node.rtmp_url(broadcast["stream_key"]), seconds=20)
+    try:
+        got = hook.wait_for(lambda got: len(got) >= 1, timeout=30)
+    finally:
+        publisher.kill()
+        publisher.wait()
+    payload = Webhook(doc["secret"]).verify(got[0].body, got[0].headers)
+    assert payload["type"] == "simulcast.failed"
+    assert payload["data"]["broadcast_id"] == broadcast["id"] and payload["data"]["target_id"] == target["id"]
+    assert "x" * 24 not in got[0].body.decode()  # the destination's key never leaves the node
