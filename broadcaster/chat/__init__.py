@@ -73,7 +73,8 @@ def setup_chat(app: web.Application, *, moderator: CommentModerator | None = Non
         relay = ChatRelay(bus, config.node_id, app.get(CHAT_MODERATOR) or NoModeration(),
                           chat_settings, metrics)
         await relay.start(secrets.token_bytes(32))
-        relay.incoming.on_held = lambda bid, held: emit(app, comment_held(bid, held.id, str(held.comment.get("reason", ""))))
+        relay.incoming.on_held = lambda bid, held: emit(app, comment_held(bid, held.id,
+                                                                          str(held.comment.get("reason", ""))))
         # A restricted broadcast's chat also honours its viewer-token epoch and bans (the playback
         # gate's cached state; the gate starts after the chat, so it is looked up when a viewer comes).
         holder["endpoint"] = ChatEndpoint(relay, app[CHAT_NAMES],

@@ -74,12 +74,14 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
     studio.fill("#new-description", "Product news, then questions from the audience.")
     start = studio.evaluate("""() => { const d = new Date(Date.now() + 3600e3); d.setSeconds(0, 0);
         const p = (n) => String(n).padStart(2, '0');
-        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`; }""")
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+               `${p(d.getHours())}:${p(d.getMinutes())}`; }""")
     studio.fill("#new-start", start)
     studio.set_input_files("#new-poster", str(png_poster(tmp_path / "poster.png")))
     studio.click("#create-form button[type=submit]")
     studio.wait_for_function("() => document.getElementById('d-title').textContent === 'Quarterly launch'")
-    studio.wait_for_function("() => { const i = document.getElementById('d-poster'); return !i.hidden && i.naturalWidth === 640; }")
+    studio.wait_for_function("() => { const i = document.getElementById('d-poster'); "
+                             "return !i.hidden && i.naturalWidth === 640; }")
     assert studio.text_content("#d-status") == "scheduled"
     assert studio.locator("#list-scheduled button", has_text="Quarterly launch").count() == 1
     broadcast_id = studio.evaluate("() => window.onairStudio.selected")
@@ -114,7 +116,8 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
     watch.on("pageerror", lambda exc: errors.append(str(exc)))
     watch.goto(doc["watch_url"])
     watch.wait_for_selector("#waiting:not([hidden])")
-    watch.wait_for_function("() => /^Starts in \\d\\d:\\d\\d:\\d\\d$/.test(document.getElementById('countdown').textContent)")
+    watch.wait_for_function("() => /^Starts in \\d\\d:\\d\\d:\\d\\d$/"
+                            ".test(document.getElementById('countdown').textContent)")
     first = watch.text_content("#countdown")
     watch.wait_for_function(f"() => document.getElementById('countdown').textContent !== {first!r}", timeout=5000)
     assert watch.text_content("#waiting-title") == "Quarterly launch"
@@ -123,7 +126,8 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
     watch.wait_for_function("() => window.onairChat && window.onairChat.connected")
     watch.fill("#comment-text", "hello from the waiting room")
     watch.click("#comment-form button[type=submit]")
-    watch.wait_for_function("() => document.getElementById('comments').textContent.includes('hello from the waiting room')")
+    watch.wait_for_function("() => document.getElementById('comments').textContent"
+                            ".includes('hello from the waiting room')")
     # the reaction bar is SVG, no emoji
     assert watch.locator("#reaction-bar button svg").count() == 5
     assert re.fullmatch(r"[\x00-\x7f]*", watch.text_content("#reaction-bar")), "emoji in the reaction bar"
@@ -147,11 +151,11 @@ def test_studio_schedule_wait_go_live_health_end_replay(node_factory, chromium, 
         studio.wait_for_function("() => (document.querySelector('#chart-ingest-bitrate polyline')"
                                  ".getAttribute('points') || '').split(' ').length >= 3", timeout=15_000)
         before = points(studio, "ingest-bitrate")
-        studio.wait_for_function(f"() => document.querySelector('#chart-ingest-bitrate polyline').getAttribute('points') "
-                                 f"!== {before!r}", timeout=5000)
+        studio.wait_for_function(f"() => document.querySelector('#chart-ingest-bitrate polyline')"
+                                 f".getAttribute('points') !== {before!r}", timeout=5000)
         assert points(studio, "fps") and points(studio, "transcoder-speed")
-        studio.wait_for_function("() => document.querySelector('#chart-keyframe-interval .value').textContent === '2.0 s'",
-                                 timeout=10_000)
+        studio.wait_for_function("() => document.querySelector('#chart-keyframe-interval .value')"
+                                 ".textContent === '2.0 s'", timeout=10_000)
         studio.wait_for_selector("#warnings li[data-code=keyframe_interval]", timeout=10_000)
         assert "longer than the segment target 1 s" in studio.text_content("#warnings")
         bitrate = studio.text_content("#chart-ingest-bitrate .value")
