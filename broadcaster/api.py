@@ -119,11 +119,12 @@ async def create(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="'visibility' must be 'public' or 'restricted'") from None
     try:
-        extra = {"description": details.description(body.get("description")),
-                 "scheduled_start": details.scheduled_start(body.get("scheduled_start"))}
+        description = details.description(body.get("description"))
+        scheduled_start = details.scheduled_start(body.get("scheduled_start"))
     except details.DetailsError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    broadcast, host_token = make_broadcast(title, visibility, origin=request.app[CONFIG].node_id, **extra)
+    broadcast, host_token = make_broadcast(title, visibility, origin=request.app[CONFIG].node_id,
+                                           description=description, scheduled_start=scheduled_start)
     await request.app[STORE].create(broadcast)
     emit(request.app, broadcast_created(broadcast.id, broadcast.title, broadcast.scheduled_start))
     log.info("broadcast %s created (%s)", broadcast.id, visibility.value)

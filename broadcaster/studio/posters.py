@@ -24,6 +24,7 @@ from typing import Protocol
 
 import av
 from aiohttp import web
+from redis.asyncio import Redis
 
 from broadcaster import datadir
 from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller, viewable
@@ -98,20 +99,21 @@ class FilePosters:
 
 
 class RedisPosters:
-    def __init__(self, redis) -> None:  # redis.asyncio.Redis
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def put(self, broadcast_id: str, jpeg: bytes) -> None:
         await self._redis.set(f"onair:posters:{broadcast_id}", jpeg)
 
     async def get(self, broadcast_id: str) -> bytes | None:
-        return await self._redis.get(f"onair:posters:{broadcast_id}")
+        raw = await self._redis.get(f"onair:posters:{broadcast_id}")
+        return raw if isinstance(raw, bytes) else None
 
 
 def _posters(app: web.Application) -> PosterStore:
     config = app[CONFIG]
     if config.redis_url:
-        from broadcaster.app import REDIS
+        from broadcaster.keys import REDIS
 
         return RedisPosters(app[REDIS])
     return FilePosters(config.data_dir / "posters")

@@ -35,7 +35,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store: WebhookStore
     if config.redis_url:
-        from broadcaster.app import REDIS
+        from broadcaster.keys import REDIS
         from broadcaster.webhooks.store_redis import RedisWebhookStore
 
         store = RedisWebhookStore(app[REDIS])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from broadcaster.api import require_admin
 from broadcaster.http_errors import read_json_object
+from broadcaster.webhooks.delivery import WebhookHub
 from broadcaster.webhooks.events import EVENT_TYPES
 from broadcaster.webhooks.signing import new_secret
 from broadcaster.webhooks.store import Endpoint
@@ -30,7 +32,11 @@ def _events(raw: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(raw))
 
 
-def handlers(hub_of):
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def handlers(hub_of: Callable[[web.Application], WebhookHub]) -> tuple[Handler, Handler, Handler, Handler]:
+    """The four handlers, reading the hub with ``hub_of`` (the app key lives in the package's ``__init__``)."""
     async def create(request: web.Request) -> web.Response:
         require_admin(request)
         body = await read_json_object(request)

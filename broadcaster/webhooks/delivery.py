@@ -37,7 +37,7 @@ QUEUE_SIZE = 10_000
 
 def backoff(retry_base: float, attempts: int) -> float:
     """Seconds before the next try of an event already tried ``attempts`` times (≥ 1)."""
-    return min(retry_base * 2 ** (attempts - 1), MAX_BACKOFF)
+    return float(min(retry_base * 2.0 ** (attempts - 1), MAX_BACKOFF))
 
 
 class WebhookHub:

@@ -89,7 +89,7 @@ class RedisWebhookStore:
         due = await self._redis.zrangebyscore(P + "due", "-inf", now, start=0, num=limit * 4)
         taken: list[str] = []
         for raw in due:
-            queue = raw.decode() if isinstance(raw, bytes) else raw
+            queue = raw.decode() if isinstance(raw, bytes) else str(raw)
             if await self._redis.set(P + "claim:" + queue, self._token, nx=True, px=self._claim_ms):
                 taken.append(queue)
                 if len(taken) >= limit:
