@@ -1,9 +1,80 @@
-// The watch page's chat half: live comments, questions, the pinned comment, the
-// viewer count, the reaction bar and floating reactions, over /ws/<broadcast id>.
+// The chat over /ws/<broadcast id>, shared by the watch page and the moderation console:
+//  - window.OnairChatSocket(broadcastId, options): the socket — hello (with `since` on a reconnect, so
+//    nothing is missed and nothing repeats), comments kept in seq order, back-off reconnects;
+//  - window.onairChatView: the pieces both pages render the same way (viewer count, text spans);
+//  - the watch page's chat half (when the page has #comment-form): live comments, questions, the pinned
+//    comment, the viewer count, the reaction bar and floating reactions.
 // User text is only ever put in the page with textContent (never innerHTML).
 // Protocol: docs/chat-protocol.md.
 "use strict";
 (function () {
+  // options: hello(prepared) -> the hello document (without `since`); prepare() -> a promise run before each
+  // socket opens (its value goes to hello); onMessage(msg); onClose(ev) -> null to stop, or the least delay
+  // in ms before reconnecting (the back-off 0.5 s, 1 s, 2 s ... 10 s applies on top).
+  window.OnairChatSocket = function (broadcastId, options) {
+    const conn = { socket: null, connected: false, lastId: null, lastSeq: 0, retry: 0,
+                   connect, sendHello, fresh, resetRetry: () => { conn.retry = 0; } };
+    let prepared = null;
+
+    function sendHello(socket) {
+      const hello = options.hello(prepared);
+      if (conn.lastId) hello.since = conn.lastId;   // only what we missed, no duplicates
+      (socket || conn.socket).send(JSON.stringify(hello));
+    }
+
+    // True (and remembered) for a comment not shown yet.
+    function fresh(comment) {
+      if (comment.seq <= conn.lastSeq) return false;
+      conn.lastSeq = comment.seq;
+      conn.lastId = comment.id;
+      return true;
+    }
+
+    function open() {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const socket = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(broadcastId));
+      conn.socket = socket;
+      socket.addEventListener("open", () => sendHello(socket));
+      socket.addEventListener("message", (ev) => {
+        let msg;
+        try { msg = JSON.parse(ev.data); } catch (e) { return; }
+        if (msg.type === "history") { conn.retry = 0; conn.connected = true; }
+        options.onMessage(msg);
+      });
+      socket.addEventListener("close", closed);
+    }
+
+    function closed(ev) {
+      conn.connected = false;
+      const least = options.onClose ? options.onClose(ev || {}) : 0;
+      if (least === null) return;
+      setTimeout(connect, Math.max(least || 0, Math.min(10000, 500 * Math.pow(2, conn.retry++))));
+    }
+
+    function connect() {
+      if (!options.prepare) { open(); return; }
+      options.prepare().then((value) => { prepared = value; open(); }).catch(() => closed(null));
+    }
+
+    return conn;
+  };
+
+  window.onairChatView = {
+    viewers: (count) => count + (count === 1 ? " viewer" : " viewers"),
+    span(cls, text) {
+      const s = document.createElement("span");
+      s.className = cls;
+      s.textContent = text;
+      return s;
+    },
+    authorName: (c) => (c && c.author && c.author.name ? c.author.name : "?"),
+    cssEscape(value) {
+      return window.CSS && CSS.escape ? CSS.escape(value) : String(value).replace(/["\\]/g, "\\$&");
+    },
+  };
+})();
+
+if (document.getElementById("comment-form")) (function () {
   const broadcastId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
   const els = {
     viewers: document.getElementById("viewers"),
@@ -29,14 +100,15 @@
   // presented on every later hello, so the viewer stays the same one across reloads and reconnects.
   const identityKey = "onair-identity:" + broadcastId;
 
-  const chat = { socket: null, lastId: null, lastSeq: 0, you: null, totals: {}, connected: false,
-                 outbox: [], send, react };
-  window.onairChat = chat;
+  const view = window.onairChatView;
 
-  let retry = 0;
   let helloName = null;
   let sentIdentity = false;
   let renamed = "";
+
+  const chat = Object.assign(window.OnairChatSocket(broadcastId, { hello, onMessage: handle, onClose }),
+                             { you: null, totals: {}, outbox: [], banned: false, send, react });
+  window.onairChat = chat;
 
   function setStatus(text) { els.status.textContent = text || ""; }
 
@@ -48,13 +120,13 @@
     try { if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value); } catch (e) { /* private mode */ }
   }
 
-  function sendHello(socket) {
-    const hello = { type: "hello" };
+  function hello() {
+    if (helloName === null) helloName = currentName();
+    const doc = { type: "hello" };
     const identity = token ? null : stored(identityKey);
     sentIdentity = !!identity;
-    if (token) hello.token = token; else { hello.name = helloName; if (identity) hello.token = identity; }
-    if (chat.lastId) hello.since = chat.lastId;   // only what we missed, no duplicates
-    socket.send(JSON.stringify(hello));
+    if (token) doc.token = token; else { doc.name = helloName; if (identity) doc.token = identity; }
+    return doc;
   }
 
   function guestName() { return "guest-" + Math.random().toString(36).slice(2, 6); }
@@ -65,38 +137,21 @@
     return stored("onair-name") || guestName();
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(broadcastId));
-    chat.socket = socket;
-    socket.addEventListener("open", () => {
-      helloName = currentName();
-      sendHello(socket);
-    });
-    socket.addEventListener("message", (ev) => {
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      handle(msg);
-    });
-    socket.addEventListener("close", (ev) => {
-      chat.connected = false;
-      if (ev.code === 4001 && sentIdentity && !token) {
-        // The kept identity is no longer valid (expired, or the node's secret changed): start afresh.
-        store(identityKey, null);
-      } else if (ev.code === 4001 || ev.code === 4004) { setStatus("chat unavailable (" + ev.reason + ")"); return; }
-      if (ev.code === 4003) { chat.banned = true; setStatus("You are banned from this chat."); return; }
-      // Back off 0.5 s, 1 s, 2 s ... up to 10 s (at least 5 s past a quota), and resume with `since`.
-      const delay = Math.max(ev.code === 4029 ? 5000 : 0, Math.min(10000, 500 * Math.pow(2, retry++)));
-      setStatus(ev.code === 4029 ? "too many connections from your network; retrying…" : "reconnecting…");
-      setTimeout(connect, delay);
-    });
+  function onClose(ev) {
+    helloName = null;   // the next hello takes the name typed by then
+    if (ev.code === 4001 && sentIdentity && !token) {
+      // The kept identity is no longer valid (expired, or the node's secret changed): start afresh.
+      store(identityKey, null);
+    } else if (ev.code === 4001 || ev.code === 4004) { setStatus("chat unavailable (" + ev.reason + ")"); return null; }
+    if (ev.code === 4003) { chat.banned = true; setStatus("You are banned from this chat."); return null; }
+    // Back off (at least 5 s past a quota), and resume with `since`.
+    setStatus(ev.code === 4029 ? "too many connections from your network; retrying…" : "reconnecting…");
+    return ev.code === 4029 ? 5000 : 0;
   }
 
   function handle(msg) {
     switch (msg.type) {
       case "history":
-        retry = 0;
-        chat.connected = true;
         chat.you = msg.you;
         if (msg.you && msg.you.token) store(identityKey, msg.you.token);
         setStatus(renamed);
@@ -107,14 +162,14 @@
         break;
       case "comment": addComment(msg); break;
       case "comment_removed": {
-        const li = els.comments.querySelector('li[data-comment-id="' + cssEscape(msg.id) + '"]');
+        const li = els.comments.querySelector('li[data-comment-id="' + view.cssEscape(msg.id) + '"]');
         if (li) li.remove();
         if (els.pinned.dataset.commentId === msg.id) showPinned(null);
         break;
       }
       case "pinned": showPinned(msg.comment); break;
       case "viewers":
-        els.viewers.textContent = msg.count + (msg.count === 1 ? " viewer" : " viewers");
+        els.viewers.textContent = view.viewers(msg.count);
         break;
       case "reactions":
         chat.totals = msg.totals || {};
@@ -129,7 +184,7 @@
           store("onair-name", null);
           helloName = guestName();
           renamed = msg.message + " (you are " + helloName + ")";
-          sendHello(chat.socket);
+          chat.sendHello();
           break;
         }
         setStatus(msg.code === "held_for_review" ? "Your comment is held for review."
@@ -139,23 +194,15 @@
   }
 
   function addComment(c) {
-    if (c.seq <= chat.lastSeq) return;   // already shown
-    chat.lastSeq = c.seq;
-    chat.lastId = c.id;
+    if (!chat.fresh(c)) return;   // already shown
     const li = document.createElement("li");
     li.dataset.commentId = c.id;
     if (c.question) li.classList.add("question");
-    const author = document.createElement("span");
-    author.className = "author";
-    author.textContent = c.author && c.author.name ? c.author.name : "?";
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = c.text;
+    const author = view.span("author", view.authorName(c));
+    const text = view.span("text", c.text);
     const role = c.author && ROLE_BADGE[c.author.role];   // verified by the server: host or moderator
     if (role) {
-      const badge = document.createElement("span");
-      badge.className = "role role-" + c.author.role;
-      badge.textContent = role;
+      const badge = view.span("role role-" + c.author.role, role);
       li.classList.add("by-" + c.author.role);
       li.append(badge);
     }
@@ -232,10 +279,6 @@
 
   function react(kind) { return raw({ type: "react", kind }); }
 
-  function cssEscape(value) {
-    return window.CSS && CSS.escape ? CSS.escape(value) : String(value).replace(/["\\]/g, "\\$&");
-  }
-
   els.form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = els.text.value.trim();
@@ -246,9 +289,9 @@
     els.text.value = "";
     els.question.checked = false;
     // A new name takes effect on the next hello: reconnect (with `since`, so nothing is missed).
-    if (!token && name && name !== helloName && chat.socket) { retry = 0; chat.socket.close(1000, "rename"); }
+    if (!token && name && name !== helloName && chat.socket) { chat.resetRetry(); chat.socket.close(1000, "rename"); }
   });
 
   buildBar();
-  connect();
+  chat.connect();
 })();

@@ -3,7 +3,7 @@
 // moderators and the audit log.  Authorised by the host token or a moderator
 // token (typed in, or given as #token=... in the URL fragment, which is then
 // removed from the address bar).  User text only ever goes in with textContent.
-// API: broadcaster/moderation_api.py; chat protocol: docs/chat-protocol.md.
+// API: broadcaster/moderation_api.py; the live feed comes over chat.js's socket (docs/chat-protocol.md).
 "use strict";
 (function () {
   const broadcastId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
@@ -22,8 +22,17 @@
   const TIMEOUT_SECONDS = 300;
   const storageKey = "onair-console-token:" + broadcastId;
 
-  const state = { token: null, actor: null, socket: null, connected: false, lastSeq: 0, lastId: null,
-                  auditAfter: 0, retry: 0, pollTimer: null };
+  const view = window.onairChatView;
+  const span = view.span;
+
+  // The feed: chat.js's socket, with a chat token the console asks for before each connection.
+  const feed = window.OnairChatSocket(broadcastId, {
+    prepare: () => api("POST", "chat-token"),
+    hello: (doc) => ({ type: "hello", token: doc.token }),
+    onMessage: handle,
+    onClose: () => { setStatus("feed reconnecting…"); return 0; },
+  });
+  const state = Object.assign(feed, { token: null, actor: null, auditAfter: 0, pollTimer: null });
   window.onairConsole = state;
 
   function setStatus(text) { els.status.textContent = text || ""; }
@@ -63,13 +72,6 @@
     return b;
   }
 
-  function span(cls, text) {
-    const s = document.createElement("span");
-    s.className = cls;
-    s.textContent = text;
-    return s;
-  }
-
   // --- login -------------------------------------------------------------------------
   function start() {
     const fromFragment = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -102,7 +104,7 @@
       loadSettings();
       refresh();
       if (!els.modBox.hidden) loadModerators();
-      connect();
+      feed.connect();
       state.pollTimer = setInterval(refresh, POLL_MS);
     }).catch((err) => {
       try { sessionStorage.removeItem(storageKey); } catch (e) { /* private mode */ }
@@ -119,49 +121,21 @@
   });
 
   // --- live feed over the chat socket ----------------------------------------------------------
-  function connect() {
-    api("POST", "chat-token").then((doc) => {
-      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-      const socket = new WebSocket(scheme + "//" + location.host + "/ws/" + encodeURIComponent(broadcastId));
-      state.socket = socket;
-      socket.addEventListener("open", () => {
-        const hello = { type: "hello", token: doc.token };
-        if (state.lastId) hello.since = state.lastId;
-        socket.send(JSON.stringify(hello));
-      });
-      socket.addEventListener("message", (ev) => {
-        let msg;
-        try { msg = JSON.parse(ev.data); } catch (e) { return; }
-        handle(msg);
-      });
-      socket.addEventListener("close", () => reconnect());
-    }).catch(() => reconnect());
-  }
-
-  function reconnect() {
-    state.connected = false;
-    const delay = Math.min(10000, 500 * Math.pow(2, state.retry++));
-    setStatus("feed reconnecting…");
-    setTimeout(connect, delay);
-  }
-
   function handle(msg) {
     switch (msg.type) {
       case "history":
-        state.retry = 0;
-        state.connected = true;
         setStatus("");
         msg.comments.forEach(addComment);
         break;
       case "comment": addComment(msg); break;
       case "comment_removed": {
-        const li = els.feed.querySelector('li[data-comment-id="' + cssEscape(msg.id) + '"]');
+        const li = els.feed.querySelector('li[data-comment-id="' + view.cssEscape(msg.id) + '"]');
         if (li) markRemoved(li);
         if (els.pinned.dataset.commentId === msg.id) showPinned(null);
         break;
       }
       case "pinned": showPinned(msg.comment); break;
-      case "viewers": els.viewers.textContent = msg.count + (msg.count === 1 ? " viewer" : " viewers"); break;
+      case "viewers": els.viewers.textContent = view.viewers(msg.count); break;
     }
   }
 
@@ -171,14 +145,12 @@
   }
 
   function addComment(c) {
-    if (c.seq <= state.lastSeq) return;
-    state.lastSeq = c.seq;
-    state.lastId = c.id;
+    if (!feed.fresh(c)) return;   // already shown
     const li = document.createElement("li");
     li.dataset.commentId = c.id;
     li.dataset.viewerId = c.author ? c.author.id : "";
     const verdict = span("verdict verdict-publish", "published");
-    const author = span("author", c.author && c.author.name ? c.author.name : "?");
+    const author = span("author", view.authorName(c));
     author.title = c.author ? c.author.id : "";
     const text = span("text", c.text);
     const actions = document.createElement("span");
@@ -299,7 +271,7 @@
         button("Reject", "act-reject danger", () => act(api("POST", "held/" + encodeURIComponent(h.held_id) + "/reject", {}),
                                                         "reject").then(refresh).catch(refresh)),
       );
-      li.append(span("author", h.author && h.author.name ? h.author.name : "?"), span("text", h.text),
+      li.append(span("author", view.authorName(h)), span("text", h.text),
                 span("lang", h.language || ""), span("why", " — " + why(h.filter, h.reason)), actions);
       return li;
     });
@@ -396,10 +368,6 @@
       loadModerators();
     }).catch(() => {});
   });
-
-  function cssEscape(value) {
-    return window.CSS && CSS.escape ? CSS.escape(value) : String(value).replace(/["\\]/g, "\\$&");
-  }
 
   start();
 })();
