@@ -62,6 +62,35 @@ async def load_broadcast(request: web.Request) -> Broadcast:
     return broadcast
 
 
+async def require_host(request: web.Request) -> Broadcast:
+    """The broadcast, for a caller with its host token or the admin token; anyone else is refused."""
+    broadcast = await load_broadcast(request)
+    token = bearer(request)
+    if token is None:
+        raise refuse_caller(broadcast, "missing bearer token")
+    if not (is_admin(request) or host_token_matches(broadcast, token)):
+        raise refuse_caller(broadcast, "admin or host token required")
+    return broadcast
+
+
+async def grant_admits(request: web.Request, broadcast: Broadcast, grant: str) -> bool:
+    """Whether a playback grant admits a viewer to this restricted broadcast.  False for one not issued
+    for it (the caller then gets the 404 an unknown id gets); a 403 saying why for one issued for it but
+    expired, revoked or banned; a 503 while playback authorisation is unavailable."""
+    gate = request.app[PLAYBACK]
+    try:
+        state = await gate.state(broadcast.id)
+    except Unavailable:
+        raise web.HTTPServiceUnavailable(text="playback authorisation is unavailable; try again") from None
+    try:
+        gate.check_playlist(state, broadcast.id, {GRANT_PARAM: grant}, time.time())
+    except Refused as exc:
+        if exc.issued_for_it:
+            raise web.HTTPForbidden(text=exc.reason) from None
+        return False
+    return True
+
+
 def base_urls(request: web.Request) -> tuple[str, str]:
     """(http base, rtmp base) as a client of this node should use them."""
     config = request.app[CONFIG]
@@ -157,19 +186,9 @@ async def viewable(request: web.Request) -> Broadcast:
     the same words.  A grant genuinely issued for it but expired, revoked or banned gets a 403 saying so."""
     broadcast = await request.app[STORE].get(request.match_info["id"])
     if broadcast is not None and broadcast.visibility is Visibility.RESTRICTED:
-        gate = request.app[PLAYBACK]
         grant = bearer(request) or request.query.get(GRANT_PARAM, "")
-        try:
-            state = await gate.state(broadcast.id)
-        except Unavailable:
-            raise web.HTTPServiceUnavailable(text="playback authorisation is unavailable; try again") from None
-        try:
-            gate.check_playlist(state, broadcast.id, {GRANT_PARAM: grant}, time.time())
-        except Refused as exc:
-            if not exc.issued_for_it:
-                broadcast = None
-            else:
-                raise web.HTTPForbidden(text=exc.reason) from None
+        if not await grant_admits(request, broadcast, grant):
+            broadcast = None
     if broadcast is None:
         raise web.HTTPNotFound(text=f"no broadcast {request.match_info['id']!r}")
     return broadcast

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any, NamedTuple
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -123,6 +124,21 @@ async def _prepare(request: web.Request, *, host_only: bool = False) -> tuple[Br
     return broadcast, actor, request.app[MOD_ACTIONS]
 
 
+class _ItemCall(NamedTuple):
+    broadcast: Broadcast
+    actor: str
+    actions: ModerationActions
+    item: str
+    body: dict[str, Any]
+
+
+async def _on_item(request: web.Request, name: str, pattern: re.Pattern[str] = _ITEM_ID) -> _ItemCall:
+    """An action on the item the path names: the caller authorised, then the id checked, then the JSON body."""
+    broadcast, actor, actions = await _prepare(request)
+    item = _path_id(request, name, pattern)
+    return _ItemCall(broadcast, actor, actions, item, await read_json_object(request))
+
+
 # --- handlers ------------------------------------------------------------------------------------------
 
 async def me(request: web.Request) -> web.Response:
@@ -145,16 +161,12 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 async def delete_comment(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    comment_id = _path_id(request, "comment_id")
-    body = await read_json_object(request)
+    broadcast, actor, actions, comment_id, body = await _on_item(request, "comment_id")
     return web.json_response(await actions.delete_comment(broadcast.id, actor, comment_id, body.get("reason")))
 
 
 async def timeout_viewer(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
-    body = await read_json_object(request)
+    broadcast, actor, actions, viewer_id, body = await _on_item(request, "viewer_id", _VIEWER_ID)
     if "seconds" not in body:
         raise web.HTTPBadRequest(text="'seconds' is required")
     return web.json_response(await actions.timeout(broadcast.id, actor, viewer_id, body["seconds"],
@@ -162,24 +174,18 @@ async def timeout_viewer(request: web.Request) -> web.Response:
 
 
 async def ban_viewer(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
-    body = await read_json_object(request)
+    broadcast, actor, actions, viewer_id, body = await _on_item(request, "viewer_id", _VIEWER_ID)
     return web.json_response(await actions.ban(broadcast.id, actor, viewer_id, body.get("reason"),
                                                body.get("address", False)))
 
 
 async def unban_viewer(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
-    body = await read_json_object(request)
+    broadcast, actor, actions, viewer_id, body = await _on_item(request, "viewer_id", _VIEWER_ID)
     return web.json_response(await actions.unban(broadcast.id, actor, viewer_id, body.get("reason")))
 
 
 async def purge_viewer(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    viewer_id = _path_id(request, "viewer_id", _VIEWER_ID)
-    body = await read_json_object(request)
+    broadcast, actor, actions, viewer_id, body = await _on_item(request, "viewer_id", _VIEWER_ID)
     return web.json_response(await actions.purge(broadcast.id, actor, viewer_id, body.get("reason")))
 
 
@@ -210,9 +216,7 @@ async def approve_held(request: web.Request) -> web.Response:
 
 
 async def reject_held(request: web.Request) -> web.Response:
-    broadcast, actor, actions = await _prepare(request)
-    held_id = _path_id(request, "held_id")
-    body = await read_json_object(request)
+    broadcast, actor, actions, held_id, body = await _on_item(request, "held_id")
     return web.json_response(await actions.reject_held(broadcast.id, actor, held_id, body.get("reason")))
 
 

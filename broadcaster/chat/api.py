@@ -18,14 +18,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from broadcaster.api import base_urls, bearer, is_admin, load_broadcast, refuse_caller
+from broadcaster.api import base_urls, require_host
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.names import ReservedNames
 from broadcaster.chat.tokens import DEFAULT_TTL, ViewerIdentity, issue, new_viewer_id
 from broadcaster.http_errors import read_json_object
 from broadcaster.playback.gate import PLAYBACK
 from broadcaster.playback.grants import GRANT_PARAM
-from broadcaster.registry import Visibility, host_token_matches
+from broadcaster.registry import Visibility
 
 log = logging.getLogger("onair.chat.api")
 
@@ -37,12 +37,7 @@ def viewer_token_handler(secret: Callable[[], bytes],
                          names: ReservedNames) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler; ``secret()`` gives the cluster secret once the relay has started."""
     async def create_viewer_token(request: web.Request) -> web.Response:
-        broadcast = await load_broadcast(request)
-        token = bearer(request)
-        if token is None:
-            raise refuse_caller(broadcast, "missing bearer token")
-        if not (is_admin(request) or host_token_matches(broadcast, token)):
-            raise refuse_caller(broadcast, "admin or host token required")
+        broadcast = await require_host(request)
         body = await read_json_object(request)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():

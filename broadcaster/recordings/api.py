@@ -15,16 +15,13 @@ carry.  Any other caller is told the broadcast does not exist, in the words an u
 from __future__ import annotations
 
 import math
-import time
 
 from aiohttp import web
 
-from broadcaster.api import bearer, is_admin, require_admin
+from broadcaster.api import bearer, grant_admits, is_admin, require_admin
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import CONFIG, STORE
-from broadcaster.playback.access import Unavailable
-from broadcaster.playback.gate import PLAYBACK
-from broadcaster.playback.grants import GRANT_PARAM, Refused
+from broadcaster.playback.grants import GRANT_PARAM
 from broadcaster.recordings.meta import MP4, POSTER, RecordingMeta, RecordingStatus
 from broadcaster.recordings.service import RecordingService
 from broadcaster.registry import Broadcast, Visibility, host_token_matches
@@ -49,18 +46,8 @@ async def _admitted(request: web.Request) -> tuple[Broadcast, str | None]:
     if broadcast is not None and broadcast.visibility is Visibility.PUBLIC:
         return broadcast, None
     grant = request.query.get(GRANT_PARAM) or token or ""
-    if broadcast is not None:
-        gate = request.app[PLAYBACK]
-        try:
-            state = await gate.state(broadcast.id)
-        except Unavailable:
-            raise web.HTTPServiceUnavailable(text="playback authorisation is unavailable; try again") from None
-        try:
-            gate.check_playlist(state, broadcast.id, {GRANT_PARAM: grant}, time.time())
-            return broadcast, grant
-        except Refused as exc:
-            if exc.issued_for_it:
-                raise web.HTTPForbidden(text=exc.reason) from None
+    if broadcast is not None and await grant_admits(request, broadcast, grant):
+        return broadcast, grant
     raise web.HTTPNotFound(text=f"no broadcast {broadcast_id!r}")
 
 

@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
+from broadcaster.api import require_host
 from broadcaster.http_errors import read_json_object
-from broadcaster.registry import Broadcast, host_token_matches
+from broadcaster.registry import Broadcast
 from broadcaster.simulcast.hub import SimulcastHub
 from broadcaster.simulcast.targets import MAX_TARGETS, InvalidTarget, Target, check_name, new_target
 
@@ -24,16 +24,6 @@ log = logging.getLogger("onair.simulcast")
 SIMULCAST = web.AppKey("simulcast", SimulcastHub)
 #: a target's whole JSON body is small; anything larger is refused (413)
 MAX_BODY = 8 * 1024
-
-
-async def _authorised(request: web.Request) -> Broadcast:
-    broadcast = await load_broadcast(request)
-    token = bearer(request)
-    if token is None:
-        raise refuse_caller(broadcast, "missing bearer token")
-    if not (is_admin(request) or host_token_matches(broadcast, token)):
-        raise refuse_caller(broadcast, "admin or host token required")
-    return broadcast
 
 
 def describe(hub: SimulcastHub, target: Target) -> dict[str, object]:
@@ -55,7 +45,7 @@ async def _target(request: web.Request, broadcast: Broadcast) -> Target:
 
 
 async def create(request: web.Request) -> web.Response:
-    broadcast = await _authorised(request)
+    broadcast = await require_host(request)
     body = await read_json_object(request, MAX_BODY)
     unknown = set(body) - {"url", "stream_key", "name", "enabled"}
     if unknown:
@@ -78,13 +68,13 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def list_targets(request: web.Request) -> web.Response:
-    broadcast = await _authorised(request)
+    broadcast = await require_host(request)
     return web.json_response({"targets": await targets_of(request.app, broadcast.id)})
 
 
 async def update(request: web.Request) -> web.Response:
     """``PATCH {"enabled": bool, "name": str}``: enable/disable without deleting, rename."""
-    broadcast = await _authorised(request)
+    broadcast = await require_host(request)
     body = await read_json_object(request, MAX_BODY)
     unknown = set(body) - {"enabled", "name"}
     if unknown:
@@ -111,7 +101,7 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    broadcast = await _authorised(request)
+    broadcast = await require_host(request)
     target = await _target(request, broadcast)
     hub = request.app[SIMULCAST]
     await hub.store.delete(broadcast.id, target.id)
