@@ -29,6 +29,7 @@ from ingest.media import MediaKind, MediaUnit
 from ingest.rtmp import amf0
 from ingest.rtmp import messages as msg
 from ingest.rtmp.chunk import ChunkDecoder, ChunkEncoder, RtmpMessage
+from ingest.rtmp.control import CONTROL_TYPES, Control
 from ingest.rtmp.errors import CommandError
 from ingest.rtmp.handshake import ClientHandshake
 
@@ -107,8 +108,7 @@ class RtmpClientSession:
         self._decoder = ChunkDecoder(max_message_size=MAX_SERVER_MESSAGE)
         self._encoder = ChunkEncoder()
         self._out_chunk_size = out_chunk_size
-        self._peer_window: int | None = None
-        self._last_ack = 0
+        self._control = Control()  # acks per the destination's Window Ack Size, ping responses
         self._out = bytearray()
         self._events: list[ClientEvent] = []
         #: bytes of media messages produced (what /metrics and the API count as sent)
@@ -194,24 +194,16 @@ class RtmpClientSession:
         self.state = ClientState.CLOSED
 
     def _maybe_ack(self) -> None:
-        if self._peer_window is None:
-            return
-        received = self._decoder.bytes_received
-        if received - self._last_ack >= self._peer_window:
-            self._last_ack = received
-            self._send(msg.acknowledgement(received))
+        ack = self._control.ack_due(self._decoder.bytes_received)
+        if ack is not None:
+            self._send(ack)
 
     def _handle(self, message: RtmpMessage) -> None:
         t = message.type_id
-        if t == msg.WINDOW_ACK_SIZE:
-            size = msg.parse_u32(message.payload, "window acknowledgement size")
-            if size == 0:
-                raise CommandError("window acknowledgement size 0 is invalid", "bad_control")
-            self._peer_window = size
-        elif t == msg.USER_CONTROL:
-            event, data = msg.parse_user_control(message.payload)
-            if event == msg.PING_REQUEST:
-                self._send(msg.user_control(msg.PING_RESPONSE, data[:4]))
+        if t in CONTROL_TYPES:
+            reply = self._control.answer(message)
+            if reply is not None:
+                self._send(reply)
         elif t in (msg.COMMAND_AMF0, msg.COMMAND_AMF3):
             self._command(msg.parse_command(message))
         # chunk size / abort are applied by the decoder; acks, bandwidth, data and media need nothing

@@ -26,6 +26,7 @@ from ingest.media import MediaUnit
 from ingest.rtmp import messages as msg
 from ingest.rtmp.amf0 import EcmaArray
 from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE, ChunkDecoder, ChunkEncoder, RtmpMessage
+from ingest.rtmp.control import CONTROL_TYPES, Control
 from ingest.rtmp.errors import CommandError, HandshakeError, RtmpProtocolError
 from ingest.rtmp.handshake import ServerHandshake
 
@@ -156,8 +157,7 @@ class RtmpSession:
         self._encoder = ChunkEncoder()
         self._out_chunk_size = out_chunk_size
         self._window_ack_size = window_ack_size
-        self._peer_window: int | None = None  # set by the client's Window Ack Size
-        self._last_ack = 0
+        self._control = Control()  # acks per the client's Window Ack Size, ping responses
         self._publish_stream_id = PUBLISH_STREAM_ID
         self._bytes_in = 0
         self._out = bytearray()
@@ -257,12 +257,9 @@ class RtmpSession:
         self.state = SessionState.CLOSED
 
     def _maybe_ack(self) -> None:
-        if self._peer_window is None:
-            return
-        received = self._decoder.bytes_received
-        if received - self._last_ack >= self._peer_window:
-            self._last_ack = received
-            self._send(msg.acknowledgement(received))
+        ack = self._control.ack_due(self._decoder.bytes_received)
+        if ack is not None:
+            self._send(ack)
 
     def _handle(self, message: RtmpMessage) -> None:
         t = message.type_id
@@ -271,15 +268,10 @@ class RtmpSession:
             return
         if t in (msg.SET_CHUNK_SIZE, msg.ABORT, msg.ACKNOWLEDGEMENT, msg.SET_PEER_BANDWIDTH):
             return  # chunk layer already applied them; acks and peer bandwidth need nothing
-        if t == msg.WINDOW_ACK_SIZE:
-            size = msg.parse_u32(message.payload, "window acknowledgement size")
-            if size == 0:
-                raise CommandError("window acknowledgement size 0 is invalid", "bad_control")
-            self._peer_window = size
-        elif t == msg.USER_CONTROL:
-            event, data = msg.parse_user_control(message.payload)
-            if event == msg.PING_REQUEST:
-                self._send(msg.user_control(msg.PING_RESPONSE, data[:4]))
+        if t in CONTROL_TYPES:
+            reply = self._control.answer(message)
+            if reply is not None:
+                self._send(reply)
         elif t in (msg.COMMAND_AMF0, msg.COMMAND_AMF3):
             self._command(msg.parse_command(message), message)
         elif t in (msg.DATA_AMF0, msg.DATA_AMF3):
