@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, cast
 
 from ingest.rtmp.errors import RtmpProtocolError
 from ingest.rtmp.limits import Progress, Silent, Stalled, next_check
-from ingest.rtmp.session import Connected, Event, MetadataReceived, RtmpSession, UnitReceived
+from ingest.rtmp.events import Connected, Event, MetadataReceived, UnitReceived
+from ingest.rtmp.session import RtmpSession
 from ingest.source import PublishSink
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import ssl
 
 from ingest.rtmp.connection import ConnectionCallbacks, logger
 from ingest.rtmp.errors import RtmpProtocolError
-from ingest.rtmp.session import (
+from ingest.rtmp.events import (
     Connected,
     Event,
     MetadataReceived,

@@ -17,17 +17,23 @@ States::
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from ingest.flv import UnsupportedCodec, parse_audio_body, parse_video_body
-from ingest.media import MediaUnit
 from ingest.rtmp import messages as msg
 from ingest.rtmp.amf0 import EcmaArray
 from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE, ChunkDecoder, ChunkEncoder, RtmpMessage
 from ingest.rtmp.control import CONTROL_TYPES, Control
 from ingest.rtmp.errors import CommandError, HandshakeError, RtmpProtocolError
+from ingest.rtmp.events import (
+    Connected,
+    Event,
+    MetadataReceived,
+    PublishRequested,
+    Refused,
+    Step,
+    UnitReceived,
+    Unpublished,
+)
 from ingest.rtmp.handshake import ServerHandshake
 
 #: Our outgoing chunk size (fewer chunk headers than the default 128).
@@ -53,60 +59,6 @@ class SessionState(enum.Enum):
 #: hub decides (PUBLISH_PENDING) follow the PublishRequested event in order, so
 #: the server delivers them once the publish is accepted and drops them if not.
 _ACCEPTING = frozenset({SessionState.PUBLISH_PENDING, SessionState.PUBLISHING})
-
-
-# -- events -------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    app: str
-    tc_url: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PublishRequested:
-    """The client asked to publish ``stream_key``: ask the hub, then call
-    ``accept_publish()`` or ``refuse_publish()``."""
-
-    stream_key: str
-    stream_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataReceived:
-    metadata: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class UnitReceived:
-    unit: MediaUnit
-
-
-@dataclass(frozen=True, slots=True)
-class Unpublished:
-    """The publisher ended its publish (``reason``: the command it sent)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The session refused something and answered the client; close the
-    connection after sending.  ``code`` is a short reason for metrics."""
-
-    code: str
-    description: str
-
-
-Event = Connected | PublishRequested | MetadataReceived | UnitReceived | Unpublished | Refused
-
-
-@dataclass(slots=True)
-class Step:
-    """The result of feeding bytes: what to send, and what happened."""
-
-    data: bytes = b""
-    events: list[Event] = field(default_factory=list)
 
 
 #: Hub refusal code → RTMP onStatus code (anything else: NetStream.Publish.Rejected).
