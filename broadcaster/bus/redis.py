@@ -33,55 +33,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from broadcaster.bus.base import (DEFAULT_QUEUE, Admission, Banned, BusUnavailable, Held, PresenceCount,
                                   PresenceUpdate, Subscription)
 from broadcaster.bus.memory import seq_seed
+from broadcaster.bus.redis_scripts import ADD_REACTIONS, FORGET, POST_COMMENT
 from broadcaster.bus.redis_viewers import RedisViewers
 
 log = logging.getLogger("onair.bus.redis")
 
 T = TypeVar("T")
-
-_POST_COMMENT = """
-if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
-  return 0
-end
-if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 1 then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[5], 'NX')
-local seq = string.format('%d', redis.call('INCR', KEYS[1]))
-local data = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-redis.call('RPUSH', KEYS[2], data)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call(ARGV[6], ARGV[2], data)
-return seq
-"""
-
-_ADD_REACTIONS = """
-for i = 4, #ARGV, 2 do
-  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-end
-local flat = redis.call('HGETALL', KEYS[1])
-local totals, counts = {}, {}
-for i = 1, #flat, 2 do totals[flat[i]] = tonumber(flat[i + 1]) end
-for i = 4, #ARGV, 2 do counts[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local msg = cjson.encode({type = 'reactions', node = ARGV[3], counts = counts, totals = totals})
-redis.call(ARGV[2], ARGV[1], msg)
-return msg
-"""
-
-# Right of erasure: drop the history entries whose id is listed, in one atomic step.
-_FORGET = """
-local wanted = {}
-for i = 1, #ARGV do wanted[ARGV[i]] = true end
-local n = 0
-for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  local ok, doc = pcall(cjson.decode, raw)
-  if ok and type(doc) == 'table' and wanted[doc['id']] then
-    n = n + redis.call('LREM', KEYS[1], 0, raw)
-  end
-end
-return n
-"""
 
 #: how long the reader waits for a message before it applies (un)subscriptions
 _POLL = 0.1
@@ -104,9 +61,9 @@ class RedisBus:
                                                    socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True)
             redis = Redis(connection_pool=pool)
         self._redis = redis
-        self._post = self._redis.register_script(_POST_COMMENT)
-        self._react = self._redis.register_script(_ADD_REACTIONS)
-        self._forget = self._redis.register_script(_FORGET)
+        self._post = self._redis.register_script(POST_COMMENT)
+        self._react = self._redis.register_script(ADD_REACTIONS)
+        self._forget = self._redis.register_script(FORGET)
         self._viewers = RedisViewers(self._redis, self._key, self._call, self.retention)
         self._publish_cmd = "PUBLISH"
         self._subs: dict[str, set[Subscription]] = {}
