@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,71 +36,19 @@ from broadcaster.config import NodeConfig
 from broadcaster.ingest_stats import IngestStats
 from broadcaster.lease_keeper import LeaseKeeper
 from broadcaster.leases import Leases, LocalLeases
+from broadcaster.live_session import LiveSession, PublisherSink
 from broadcaster.metrics import NodeMetrics
 from broadcaster.registry import (Broadcast, BroadcastStore, Status, broadcast_id_from_key,
                                   secret_matches, with_status)
 from ingest.hls.store import end_leftover_replays
-from ingest.media import MediaUnit
 from ingest.redact import redact
-from ingest.source import MediaTap, MediaTaps, PublishRefused
+from ingest.source import MediaTaps, PublishRefused
 
 if TYPE_CHECKING:
     from ingest.hls.watch import PlaylistWatch
     from ingest.pipeline import HlsPipeline
 
 log = logging.getLogger("onair.live")
-
-
-class LiveSession:
-    """One broadcast while it is live or reconnecting on this node."""
-
-    def __init__(self, broadcast_id: str, pipeline: "HlsPipeline") -> None:
-        self.broadcast_id = broadcast_id
-        self.pipeline = pipeline
-        self.publisher: PublisherSink | None = None
-        self.grace_task: asyncio.Task[None] | None = None
-        self.live_since = time.time()
-        self.stats = IngestStats()
-        #: simulcast (``broadcaster/simulcast``), when the node has it
-        self.tap: MediaTap | None = None
-
-
-class PublisherSink:
-    """What one accepted publish connection feeds (implements PublishSink)."""
-
-    def __init__(self, manager: "LiveManager", session: LiveSession,
-                 disconnect: Callable[[], None] | None, stream_key: str = "") -> None:
-        self._manager = manager
-        self._session = session
-        self._disconnect = disconnect
-        #: the key this publish was accepted with (a rotation drops it: key_rotation.py)
-        self.stream_key = stream_key
-        self.closed = False
-
-    def on_metadata(self, metadata: Mapping[str, object]) -> None:
-        stats = self._session.stats
-        for key, attr in (("width", "width"), ("height", "height")):
-            value = metadata.get(key)
-            if isinstance(value, (int, float)) and value > 0:
-                setattr(stats, attr, int(value))
-
-    def on_unit(self, unit: MediaUnit) -> None:
-        if self.closed:
-            return
-        self._session.stats.count(unit)
-        self._session.pipeline.feed(unit)
-        if self._session.tap is not None:
-            self._session.tap.feed(unit)
-
-    async def close(self, reason: str) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        await self._manager._publisher_gone(self._session, self, reason)
-
-    def disconnect(self) -> None:
-        if self._disconnect is not None and not self.closed:
-            self._disconnect()
 
 
 PipelineFactory = Callable[[str, Path], "HlsPipeline"]
@@ -232,7 +180,7 @@ class LiveManager:
                 if session.tap is not None:
                     session.tap.discontinuity()
                 resumed = True
-            sink = PublisherSink(self, session, disconnect, stream_key)
+            sink = PublisherSink(self._publisher_gone, session, disconnect, stream_key)
             session.publisher = sink
             session.stats = IngestStats(protocol=protocol, remote=remote)
             await self._set_status(broadcast.id, Status.LIVE)
