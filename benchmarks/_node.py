@@ -1,4 +1,5 @@
-"""A node process a benchmark started: its ports, its JSON API as the admin, its health check."""
+"""A node process a benchmark started: its ports, its JSON API as the admin, its health check; and the
+ffmpeg publisher the RTMP benchmarks feed it with."""
 
 from __future__ import annotations
 
@@ -66,3 +67,19 @@ class BenchNode:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def make_flv_source(path: Path, seconds: float) -> None:
+    """An FLV file to publish with ``-c copy``: 720p30 H.264 at 3 Mb/s (2 s GOP) and 128 kb/s AAC."""
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k",
+                    "-maxrate", "3000k", "-bufsize", "6000k", "-g", "60", "-keyint_min", "60",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", str(path)], check=True)
+
+
+def publish_flv(source: Path, url: str) -> subprocess.Popen[bytes]:
+    """ffmpeg publishing ``source`` in real time (``-re``, ``-c copy``) to an RTMP URL."""
+    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(source),
+                             "-c", "copy", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -26,23 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._measure import free_port, machine, median, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
+from benchmarks._node import make_flv_source, publish_flv  # noqa: E402
 
 NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 
-def make_source(path: Path, seconds: int) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k",
-                    "-maxrate", "3000k", "-bufsize", "6000k", "-g", "60", "-keyint_min", "60",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", str(path)], check=True)
-
-
 def publish_all(urls: list[str], source: Path) -> list[subprocess.Popen[bytes]]:
-    return [subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(source),
-                              "-c", "copy", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            for url in urls]
+    return [publish_flv(source, url) for url in urls]
 
 
 def measure(server_pid: int, urls: list[str], source: Path, seconds: float) -> tuple[float, float]:
@@ -169,7 +159,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="onair-bench-") as tmp:
         work = Path(tmp)
         source = work / "source.flv"
-        make_source(source, args.seconds)
+        make_flv_source(source, args.seconds)
         onair, mains, nginx, ratios = [], [], [], []
         for round_no in range(1, args.rounds + 1):
             a, main_cpu = run_onair(work, args.streams, source, args.seconds)

@@ -35,26 +35,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._measure import free_port, machine, median, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
-from benchmarks._node import BenchNode  # noqa: E402
+from benchmarks._node import BenchNode, make_flv_source, publish_flv  # noqa: E402
 
 MODULES = Path("/usr/lib/nginx/modules")
 ADMIN = "bench-admin-token-0123456789"
 REPO = Path(__file__).resolve().parent.parent
 _EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
-
-
-def make_source(path: Path, seconds: float) -> None:
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3000k",
-                    "-maxrate", "3000k", "-bufsize", "6000k", "-g", "60", "-keyint_min", "60",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", str(path)], check=True)
-
-
-def publish(source: Path, url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(source),
-                             "-c", "copy", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 class Nginx:
@@ -141,7 +127,7 @@ def cpu_rounds(work: Path, source: Path, targets: int, window: float, rounds: in
             assert status == 201, doc
             ids.append(doc["id"])  # type: ignore[index]
         rtmp_url = f"rtmp://127.0.0.1:{node.rtmp_port}/live/{broadcast['stream_key']}"
-        publishers = [publish(source, rtmp_url), publish(source, src.url("src"))]
+        publishers = [publish_flv(source, rtmp_url), publish_flv(source, src.url("src"))]
         time.sleep(settle)
         onair, ffmpeg, ratios = [], [], []
         for round_no in range(1, rounds + 1):
@@ -224,7 +210,7 @@ def delay_rounds(work: Path, source: Path, rounds: int) -> None:
         for round_no in range(1, rounds + 1):
             name = f"direct{round_no}"
             started = time.monotonic()
-            d = fragment_delays(dest.hls_dir / f"{name}.m3u8", started, publish(source, dest.url(name)))
+            d = fragment_delays(dest.hls_dir / f"{name}.m3u8", started, publish_flv(source, dest.url(name)))
             broadcast = new_broadcast(node)
             name = f"via{round_no}"
             status, doc = node.request("POST", f"/api/broadcasts/{broadcast['id']}/simulcast",
@@ -232,7 +218,7 @@ def delay_rounds(work: Path, source: Path, rounds: int) -> None:
             assert status == 201, doc
             started = time.monotonic()
             f = fragment_delays(dest.hls_dir / f"{name}.m3u8", started,
-                                publish(source, f"rtmp://127.0.0.1:{node.rtmp_port}/live/{broadcast['stream_key']}"))
+                                publish_flv(source, f"rtmp://127.0.0.1:{node.rtmp_port}/live/{broadcast['stream_key']}"))
             node.request("POST", f"/api/broadcasts/{broadcast['id']}/end")
             direct += d
             forwarded += f
@@ -268,11 +254,11 @@ def main() -> int:
         if args.only != "delay":
             cpu_media = args.settle + args.rounds * (3 * args.settle + 3 * args.window + 5) + 20
             source = work / "source.flv"
-            make_source(source, cpu_media)
+            make_flv_source(source, cpu_media)
             cpu_rounds(work, source, args.targets, args.window, args.rounds, args.settle)
         if args.only != "cpu":
             short = work / "short.flv"
-            make_source(short, args.delay_seconds)
+            make_flv_source(short, args.delay_seconds)
             delay_rounds(work, short, args.delay_rounds)
     return 0
 
