@@ -4,7 +4,9 @@ ffmpeg publisher the RTMP benchmarks feed it with."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -83,3 +85,11 @@ def publish_flv(source: Path, url: str) -> subprocess.Popen[bytes]:
     """ffmpeg publishing ``source`` in real time (``-re``, ``-c copy``) to an RTMP URL."""
     return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", str(source),
                              "-c", "copy", "-f", "flv", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def rtmp_tools_missing() -> bool:
+    """Say on stderr which of ffmpeg and nginx is not installed; True if one is not."""
+    missing = [tool for tool in ("ffmpeg", "nginx") if shutil.which(tool) is None]
+    for tool in missing:
+        print(f"{tool} is not installed (apt-get install ffmpeg nginx libnginx-mod-rtmp)", file=sys.stderr)
+    return bool(missing)

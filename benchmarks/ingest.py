@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._measure import free_port, machine, median, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
-from benchmarks._node import make_flv_source, publish_flv  # noqa: E402
+from benchmarks._node import make_flv_source, publish_flv, rtmp_tools_missing  # noqa: E402
 
 NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -149,10 +149,8 @@ def main() -> int:
                         help="onair's HLS packaging (mpegts: the same output as nginx-rtmp's)")
     args = parser.parse_args()
     VARIANT["name"] = args.variant
-    for tool in ("ffmpeg", "nginx"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is not installed (apt-get install ffmpeg nginx libnginx-mod-rtmp)", file=sys.stderr)
-            return 2
+    if rtmp_tools_missing():
+        return 2
     if not Path(NGINX_MODULE).exists():
         print(f"{NGINX_MODULE} missing (apt-get install libnginx-mod-rtmp)", file=sys.stderr)
         return 2

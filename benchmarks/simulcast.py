@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._measure import free_port, machine, median, own_cpu_seconds, tree_cpu_seconds  # noqa: E402
-from benchmarks._node import BenchNode, make_flv_source, publish_flv  # noqa: E402
+from benchmarks._node import BenchNode, make_flv_source, publish_flv, rtmp_tools_missing  # noqa: E402
 
 MODULES = Path("/usr/lib/nginx/modules")
 ADMIN = "bench-admin-token-0123456789"
@@ -243,10 +242,8 @@ def main() -> int:
     parser.add_argument("--only", choices=["cpu", "delay"], help="run one of the two measurements")
     args = parser.parse_args()
     VARIANT["name"] = args.variant
-    for tool in ("ffmpeg", "nginx"):
-        if shutil.which(tool) is None:
-            print(f"{tool} is not installed (apt-get install ffmpeg nginx libnginx-mod-rtmp)", file=sys.stderr)
-            return 2
+    if rtmp_tools_missing():
+        return 2
     with tempfile.TemporaryDirectory(prefix="onair-bench-simulcast-") as tmp:
         work = Path(tmp)
         print(f"machine: {machine()}; 720p30 ~3 Mbps H.264 + AAC, {args.targets} targets, "
