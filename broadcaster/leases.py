@@ -33,6 +33,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from broadcaster.storage import text
+
 log = logging.getLogger("onair.leases")
 
 #: how long an ``ended:`` marker keeps other nodes from taking a broadcast that was just ended
@@ -142,11 +144,11 @@ class RedisLeases:
 
     async def holders(self) -> dict[str, str | None]:
         """Every broadcast in the leased set and its lease's value (None: expired)."""
-        ids = sorted(m.decode() for m in await self._redis.smembers(self._set))
+        ids = sorted(text(m) for m in await self._redis.smembers(self._set))
         if not ids:
             return {}
         values = await self._redis.mget([self.key(i) for i in ids])
-        return {i: v.decode() if v is not None else None for i, v in zip(ids, values)}
+        return {i: text(v) if v is not None else None for i, v in zip(ids, values)}
 
     async def claim_orphan(self, broadcast_id: str, grace: float) -> bool:
         """Mark an expired lease as this node's orphan to count down (False: someone was quicker)."""

@@ -25,3 +25,9 @@ def open_redis(url: str, max_connections: int = MAX_CONNECTIONS) -> Redis:
                                            socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
                                            health_check_interval=5)
     return Redis(connection_pool=pool)
+
+
+def text(reply: bytes | str) -> str:
+    """A Redis reply as text: the client gives bytes (it does not decode responses); redis-py's types
+    say ``bytes | str`` for both settings."""
+    return reply.decode() if isinstance(reply, bytes) else reply

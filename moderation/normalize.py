@@ -131,7 +131,7 @@ def _is_word_char(c: str) -> bool:
 
 def squeeze(word: str) -> str:
     """Collapse every run of a repeated character to one ("fuuck" → "fuck")."""
-    out = []
+    out: list[str] = []
     for c in word:
         if not out or out[-1] != c:
             out.append(c)

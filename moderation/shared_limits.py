@@ -95,7 +95,7 @@ class RedisSharedLimits:
     async def check(self, ctx: CommentContext, settings: ModerationSettings) -> tuple[str, FilterResult] | None:
         tag = f"{{{ctx.broadcast_id}}}:{ctx.viewer_id}"
         keys = [f"{self.prefix}slow:{tag}", f"{self.prefix}rate:{tag}", f"{self.prefix}dup:{tag}"]
-        args = [int(time.time() * 1000), int(settings.slow_mode_seconds * 1000), settings.rate_limit_count,
+        args: list[str | int] = [int(time.time() * 1000), int(settings.slow_mode_seconds * 1000), settings.rate_limit_count,
                 max(1, int(settings.rate_limit_window * 1000)), secrets.token_hex(6), duplicate_signature(ctx),
                 max(1, int(settings.duplicate_window * 1000)), MAX_REMEMBERED_TEXTS]
         reason = await self._check(keys=keys, args=args)

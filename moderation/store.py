@@ -68,7 +68,8 @@ class AuditEntry:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "AuditEntry":
-        return cls(**{k: doc.get(k) for k in _AUDIT_FIELDS if k in doc})
+        fields: dict[str, Any] = {k: doc.get(k) for k in _AUDIT_FIELDS if k in doc}
+        return cls(**fields)
 
 
 _AUDIT_FIELDS = ("broadcast_id", "actor", "action", "ts", "viewer_id", "comment_id", "text", "reason", "filter",

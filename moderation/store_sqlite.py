@@ -188,7 +188,7 @@ class SqliteModerationStore:
             "SELECT broadcast_id, actor, action, ts, viewer_id, comment_id, text, reason, filter, detail, id "
             "FROM audit WHERE broadcast_id = ? AND id > ? ORDER BY id DESC LIMIT ?",
             (broadcast_id, after, limit)).fetchall())
-        out = [AuditEntry(*row[:9], json.loads(row[9]) if row[9] else None, row[10]) for row in rows]
+        out = [_audit_entry(row) for row in rows]
         out.reverse()
         return out
 
@@ -249,3 +249,10 @@ class SqliteModerationStore:
 
     def shared_limits(self) -> NodeLocal:
         return NodeLocal()  # one node: the pipeline's filters hold the state
+
+
+def _audit_entry(row: tuple[Any, ...]) -> AuditEntry:
+    """An AuditEntry from a row of ``list_audit``'s SELECT (its columns in the dataclass' order)."""
+    broadcast_id, actor, action, ts, viewer_id, comment_id, text, reason, filter_, detail, id_ = row
+    return AuditEntry(broadcast_id, actor, action, ts, viewer_id, comment_id, text, reason, filter_,
+                      json.loads(detail) if detail else None, id_)

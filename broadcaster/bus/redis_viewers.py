@@ -155,7 +155,7 @@ class RedisViewers:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for u in updates:
                     keys = [self._key(u.broadcast_id, "viewers"), self._key(u.broadcast_id, "present:" + node_id)]
-                    args = [node_id, now_ms, expires, ttl, int(u.full), int(u.expected), len(u.added),
+                    args: list[str | int | float] = [node_id, now_ms, expires, ttl, int(u.full), int(u.expected), len(u.added),
                             self._key(u.broadcast_id, "present:"), *u.added, *u.removed]
                     await self._presence(keys=keys, args=args, client=pipe)
                 return await pipe.execute()

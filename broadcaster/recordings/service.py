@@ -186,7 +186,7 @@ class RecordingService:
             await asyncio.sleep(self.scan_interval)
 
     async def scan(self) -> None:
-        names = set()
+        names: set[str] = set()
         if self.hls_root.is_dir():
             names.update(p.name for p in self.hls_root.iterdir() if p.is_dir())
         if self.root.is_dir():

@@ -139,8 +139,8 @@ class ObjectStore:
 
     async def presign(self, key: str, seconds: int = PRESIGN_SECONDS) -> str:
         client = await self.client()
-        return await client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
-                                                   ExpiresIn=seconds)
+        return str(await client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                                       ExpiresIn=seconds))
 
     async def delete(self, key: str) -> None:
         client = await self.client()

@@ -24,6 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
 
+from broadcaster.storage import text
+
 T = TypeVar("T")
 
 
@@ -171,7 +173,7 @@ class RedisTimeline:
         raw = await self._redis.hgetall(self._key(broadcast_id, "reactions"))
         out: dict[int, dict[str, int]] = {}
         for field, n in raw.items():
-            second, _, kind = field.decode().partition(":")
+            second, _, kind = text(field).partition(":")
             out.setdefault(int(second), {})[kind] = int(n)
         return dict(sorted(out.items()))
 
@@ -181,7 +183,7 @@ class RedisTimeline:
     async def erase_viewer(self, viewer_id: str) -> int:
         erased = 0
         for raw in await self._redis.smembers(self._viewer(viewer_id)):
-            broadcast_id = raw.decode()
+            broadcast_id = text(raw)
             key = self._key(broadcast_id, "comments")
             mine = [cid for cid, doc in (await self._redis.hgetall(key)).items()
                     if author_id(json.loads(doc)) == viewer_id]

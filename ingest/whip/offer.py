@@ -11,6 +11,7 @@ an offer it cannot use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc.sdp import SessionDescription
 
@@ -62,7 +63,7 @@ def parse_offer(text: str) -> OfferSummary:
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise OfferError(f"invalid SDP offer: line {number} is not '<type>=<value>'")
     sections: list[MediaSection] = []
-    current: dict | None = None
+    current: dict[str, Any] | None = None
 
     def finish() -> None:
         if current is not None:
@@ -104,7 +105,7 @@ def check_transport(text: str) -> None:
     for media in description.media:
         if media.kind not in ("audio", "video"):
             continue
-        if not media.ice.usernameFragment or not media.ice.password:
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise OfferError(f"invalid SDP offer: the {media.kind} section has no ICE credentials "
                              "(a=ice-ufrag, a=ice-pwd)")
         if media.dtls is None or not media.dtls.fingerprints:

@@ -109,7 +109,7 @@ def _fuzzy_index() -> dict[str, str]:
     for w in sorted(_LEX):
         if len(w) < 4:
             continue
-        variants = set()
+        variants: set[str] = set()
         if len(w) >= 5:
             variants.update(w[:i] + w[i + 1:] for i in range(len(w)))
         variants.update(w[:i] + w[i + 1] + w[i] + w[i + 2:] for i in range(len(w) - 1))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import Any
 
 from ..context import CommentContext
 from ..links import find_links
@@ -85,14 +86,14 @@ def _units(word: str) -> list[str]:
 
 
 def _trie_regex(entries: list[list[str]]) -> str:
-    trie: dict = {}
+    trie: dict[str, Any] = {}
     for units in entries:
         node = trie
         for u in units:
             node = node.setdefault(u, {})
         node[""] = {}
 
-    def emit(node: dict) -> str:
+    def emit(node: dict[str, Any]) -> str:
         terminal = "" in node
         alts = [u + emit(child) for u, child in sorted(node.items()) if u != ""]
         if not alts:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["SUPPORTED", "LanguageGuess", "identify", "CONFIDENT", "SHORT_LETTERS"]
 
@@ -72,7 +73,7 @@ class LanguageGuess:
 
 
 @lru_cache(maxsize=1)
-def _identifier():
+def _identifier() -> Any:  # py3langid.langid.LanguageIdentifier (untyped)
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

@@ -48,7 +48,7 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -194,7 +194,7 @@ def case_weights(cases: Sequence[Case]) -> list[float] | None:
     return [1.0 / n[(c.lang, c.functionality)] ** BALANCE for c in cases]
 
 
-def train(cases: Sequence[Case], meta: dict | None = None, lexicon: Lexicon | None = None) -> HateModel:
+def train(cases: Sequence[Case], meta: dict[str, Any] | None = None, lexicon: Lexicon | None = None) -> HateModel:
     """One model from `cases` (fillers learned from them too); `lexicon` default: `load_lexicon()`."""
     lexicon = lexicon if lexicon is not None else load_lexicon()
     ident, slurs = learn_fillers(cases)
