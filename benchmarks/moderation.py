@@ -43,7 +43,6 @@ from moderation.filters.hate_model import HateModelFilter  # noqa: E402
 from moderation.filters.profanity import find_profanity  # noqa: E402
 from moderation.pipeline import ModerationPipeline, default_filters  # noqa: E402
 from moderation.settings import ModerationSettings  # noqa: E402
-from moderation.state import ViewerState  # noqa: E402
 from moderation.training.data import Case, default_data_dir, fold_of, load_cases  # noqa: E402
 from moderation.verdict import Action  # noqa: E402
 
@@ -57,11 +56,10 @@ TARGETS = "targets (template-held-out): hateful >= 0.75 and non-hateful <= 0.20 
 
 def pipeline(model_filter: HateModelFilter | None = None) -> ModerationPipeline:
     """The default pipeline, content-only settings, optionally with another hate model."""
-    state = ViewerState()
-    filters = default_filters(state)
+    filters = default_filters()
     if model_filter is not None:
         filters = [model_filter if f.name == "hate_model" else f for f in filters]
-    return ModerationPipeline(lambda _b: _CONTENT_ONLY, state=state, filters=filters)
+    return ModerationPipeline(lambda _b: _CONTENT_ONLY, filters=filters)
 
 
 def figures(cases: list[Case], stopped: dict[int, bool], blocked: dict[int, bool]) -> dict[str, dict[str, float]]:

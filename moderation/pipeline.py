@@ -1,6 +1,6 @@
 """The moderation pipeline: orders the filters and turns their findings into one Verdict.
 
-Order: access (bans, timeouts) → slow mode → spam → blocked terms →
+Order: slow mode → spam → blocked terms →
 harassment (English rules) → hate model (every language) → profanity
 (English list) → word lists (the comment's languages).  Before the filters
 run, the comment's language is identified once (`moderation.languages`,
@@ -19,7 +19,6 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from .context import CommentContext
-from .filters.access import AccessFilter
 from .filters.base import Filter
 from .filters.harassment import HarassmentFilter
 from .filters.hate_model import HateModelFilter
@@ -30,7 +29,6 @@ from .filters.spam import SpamFilter
 from .filters.terms import TermsFilter
 from .settings import ModerationSettings
 from .languages.identify import identify, warm_up
-from .state import ViewerState
 from .verdict import Action, Verdict
 
 __all__ = ["ModerationPipeline", "SettingsProvider", "default_filters"]
@@ -41,9 +39,13 @@ SettingsProvider = Callable[[str], ModerationSettings]
 _DEFAULT_SETTINGS = ModerationSettings()
 
 
-def default_filters(state: ViewerState) -> list[Filter]:
-    """The standard filters in pipeline order."""
-    return [AccessFilter(state), SlowModeFilter(), SpamFilter(), TermsFilter(), HarassmentFilter(), HateModelFilter(),
+def default_filters() -> list[Filter]:
+    """The standard filters in pipeline order.
+
+    Bans and timeouts are not a filter: the chat state checks them at the join and
+    in the same step as each post (``broadcaster/chat/bans.py``).
+    """
+    return [SlowModeFilter(), SpamFilter(), TermsFilter(), HarassmentFilter(), HateModelFilter(),
             ProfanityFilter(), LanguageListFilter()]
 
 
@@ -51,21 +53,18 @@ class ModerationPipeline:
     """Synchronous verdicts for comments; one instance per node.
 
     `settings_provider(broadcast_id)` returns that broadcast's settings
-    (default: `ModerationSettings()` for every broadcast).  `state` holds bans
-    and timeouts.  `clock` supplies `now` for comments that carry none.
+    (default: `ModerationSettings()` for every broadcast).  `clock` supplies `now` for comments that carry none.
     """
 
     def __init__(
         self,
         settings_provider: SettingsProvider | None = None,
-        state: ViewerState | None = None,
         clock: Callable[[], float] = time.monotonic,
         filters: Sequence[Filter] | None = None,
     ) -> None:
         self.settings_provider: SettingsProvider = settings_provider or (lambda _bid: _DEFAULT_SETTINGS)
-        self.state = state if state is not None else ViewerState()
         self.clock = clock
-        self.filters: list[Filter] = list(filters) if filters is not None else default_filters(self.state)
+        self.filters: list[Filter] = list(filters) if filters is not None else default_filters()
         self.errors = 0  # filter failures (each one held a comment)
         warm_up()  # the language model loads now (once per process), not on the first comment
 

@@ -89,8 +89,7 @@ class CommentScreen:
         self.cache = cache
         self.audit = audit
         self.shared = shared or NodeLocal()
-        # Bans and timeouts are enforced by the chat's shared state before this
-        # step runs; the pipeline's own ViewerState stays empty.
+        # Bans and timeouts are enforced by the chat's shared state before this step runs.
         self.pipeline = pipeline or ModerationPipeline(cache.peek)
 
     async def screen(self, broadcast_id: str, viewer_id: str, text: str) -> Verdict:

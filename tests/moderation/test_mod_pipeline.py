@@ -9,7 +9,6 @@ from moderation.context import CommentContext
 from moderation.errors import SettingsError
 from moderation.pipeline import ModerationPipeline, default_filters
 from moderation.settings import LinkPolicy, ModerationSettings, Strictness
-from moderation.state import ViewerState
 from moderation.verdict import Action, FilterResult, Verdict
 
 
@@ -36,8 +35,7 @@ class Boom:
 
 
 def test_filter_that_raises_holds(caplog: pytest.LogCaptureFixture) -> None:
-    state = ViewerState()
-    p = ModerationPipeline(state=state, filters=[*default_filters(state)[:3], Boom(), *default_filters(state)[3:]])
+    p = ModerationPipeline(filters=[*default_filters()[:3], Boom(), *default_filters()[3:]])
     with caplog.at_level(logging.ERROR, logger="onair.moderation"):
         v = p.moderate_text("b", "v", "perfectly nice comment", now=0.0)
     assert (v.action, v.text, v.filter, v.reason) == (Action.HOLD, "perfectly nice comment", "boom", "filter_error")

@@ -4,12 +4,11 @@ from moderation.context import CommentContext
 from moderation.filters.spam import SpamFilter
 from moderation.pipeline import ModerationPipeline
 from moderation.settings import LinkPolicy, ModerationSettings
-from moderation.state import ViewerState
 from moderation.verdict import Action
 
 
-def pipe(settings: ModerationSettings, state: ViewerState | None = None) -> ModerationPipeline:
-    return ModerationPipeline(lambda _b: settings, state=state)
+def pipe(settings: ModerationSettings) -> ModerationPipeline:
+    return ModerationPipeline(lambda _b: settings)
 
 
 def test_rate_limit_per_viewer() -> None:
@@ -62,17 +61,3 @@ def test_slow_mode() -> None:
     assert (v.action, v.filter, v.reason) == (Action.REJECT, "slow_mode", "slow_mode")
     assert p.moderate_text("b", "other", "hey", now=5.0).action is Action.PUBLISH
     assert p.moderate_text("b", "v", "three", now=10.5).action is Action.PUBLISH
-
-
-def test_ban_and_timeout() -> None:
-    state = ViewerState()
-    p = pipe(ModerationSettings(), state)
-    state.ban("b", "troll")
-    v = p.moderate_text("b", "troll", "hello", now=0.0)
-    assert (v.action, v.filter, v.reason) == (Action.REJECT, "access", "banned")
-    assert p.moderate_text("other-broadcast", "troll", "hello", now=0.0).action is Action.PUBLISH
-    state.unban("b", "troll")
-    assert p.moderate_text("b", "troll", "hello again", now=1.0).action is Action.PUBLISH
-    state.timeout("b", "noisy", until=60.0)
-    assert p.moderate_text("b", "noisy", "hi", now=30.0).reason == "timed_out"
-    assert p.moderate_text("b", "noisy", "hi", now=61.0).action is Action.PUBLISH
