@@ -109,7 +109,7 @@ class RedisModerationStore:
 
     async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
         if broadcast_id is None:
-            ids = sorted(b.decode() for b in await self._redis.smembers(self._k("ban-broadcasts")))
+            ids = sorted(_text(b) for b in await self._redis.smembers(self._k("ban-broadcasts")))
         else:
             ids = [broadcast_id]
         now = time.time()
@@ -151,7 +151,7 @@ class RedisModerationStore:
         hashes = await self._redis.hvals(self._k("grants", broadcast_id))
         grants = []
         for h in hashes:
-            grant = await self.find_grant(h.decode())
+            grant = await self.find_grant(_text(h))
             if grant is not None:
                 grants.append(grant)
         return sorted(grants, key=lambda g: g.created_at)
@@ -161,7 +161,7 @@ class RedisModerationStore:
         if token_hash is None:
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._k("grant:" + token_hash.decode()))
+            pipe.delete(self._k("grant:" + _text(token_hash)))
             pipe.hdel(self._k("grants", broadcast_id), grant_id)
             await pipe.execute()
         return True
@@ -196,7 +196,7 @@ class RedisModerationStore:
         key = self._k("viewer-audit:" + viewer_id)
         total = 0
         for bid in await self._redis.smembers(key):
-            total += int(await self._scrub(keys=[self._k("audit", bid.decode())], args=[viewer_id]))
+            total += int(await self._scrub(keys=[self._k("audit", _text(bid))], args=[viewer_id]))
         await self._redis.delete(key)
         return total
 
@@ -247,3 +247,8 @@ class RedisModerationStore:
 
     def shared_limits(self) -> RedisSharedLimits:
         return RedisSharedLimits(self._redis, self.prefix)
+
+
+def _text(reply: bytes | str) -> str:
+    """A Redis reply as text (the client does not decode responses; redis-py types say ``bytes | str``)."""
+    return reply.decode() if isinstance(reply, bytes) else reply

@@ -35,6 +35,7 @@ from broadcaster.bus.base import (DEFAULT_QUEUE, Admission, Banned, BusUnavailab
 from broadcaster.bus.memory import seq_seed
 from broadcaster.bus.redis_scripts import ADD_REACTIONS, FORGET, POST_COMMENT
 from broadcaster.bus.redis_viewers import RedisViewers
+from broadcaster.storage import text
 
 log = logging.getLogger("onair.bus.redis")
 
@@ -236,7 +237,8 @@ class RedisBus:
             keys.append(self._key(broadcast_id, "ban:" + author_id))
             if address:
                 keys.append(self._key(broadcast_id, "banaddr:" + address))
-        args = [body, self._channel(channel), self.history_size, self.retention, seq_seed(), self._publish_cmd]
+        args: list[bytes | str | int | float] = [body, self._channel(channel), self.history_size, self.retention,
+                                                 seq_seed(), self._publish_cmd]
         seq = int(await self._call(lambda: self._post(keys=keys, args=args)))
         if seq == 0:  # (seqs start from the clock, never at 0)
             raise Banned(author_id)
@@ -299,7 +301,7 @@ class RedisBus:
 
     async def reaction_totals(self, broadcast_id: str) -> dict[str, int]:
         raw = await self._call(lambda: self._redis.hgetall(self._key(broadcast_id, "reactions")))
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return {text(k): int(v) for k, v in raw.items()}
 
     # --- moderation state ----------------------------------------------------------------
     async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
@@ -345,7 +347,7 @@ class RedisBus:
 
     async def list_held(self, broadcast_id: str) -> list[Held]:
         raw = await self._call(lambda: self._redis.hgetall(self._key(broadcast_id, "held")))
-        return [Held(k.decode(), json.loads(v)) for k, v in raw.items()]
+        return [Held(text(k), json.loads(v)) for k, v in raw.items()]
 
     async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
         key = self._key(broadcast_id, "pinned")
@@ -369,4 +371,4 @@ class RedisBus:
         # Redis restart so the secret survives it.
         await self._call(lambda: self._redis.set(key, candidate.hex(), nx=True))
         raw = await self._call(lambda: self._redis.get(key))
-        return bytes.fromhex(raw.decode()) if raw else candidate
+        return bytes.fromhex(text(raw)) if raw else candidate
