@@ -109,13 +109,17 @@ async def _rtmp(app: web.Application) -> AsyncIterator[None]:
     from ingest.rtmp import RtmpServer
 
     config = app[CONFIG]
-    options = {"read_coalesce": config.read_coalesce, "limits": rtmp_limits(config), "admission": app[CAPS].rtmp}
-    servers = [RtmpServer(app[LIVE], host=config.host, port=config.rtmp_port, **options)]
+    limits = rtmp_limits(config)  # one for every listener, as before
+
+    def listener(port: int, context: ssl.SSLContext | None = None) -> RtmpServer:
+        return RtmpServer(app[LIVE], host=config.host, port=port, ssl_context=context,
+                          read_coalesce=config.read_coalesce, limits=limits, admission=app[CAPS].rtmp)
+
+    servers = [listener(config.rtmp_port)]
     if config.rtmps_port:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(config.tls_cert, config.tls_key)
-        servers.append(RtmpServer(app[LIVE], host=config.host, port=config.rtmps_port, ssl_context=context,
-                                  **options))
+        servers.append(listener(config.rtmps_port, context))
     for server in servers:
         await server.start()
         log.info("RTMP%s listening on %s:%d", "S" if server is not servers[0] else "", config.host, server.port)
@@ -132,7 +136,7 @@ def create_app(config: NodeConfig) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = NodeMetrics()
     app[CAPS] = node_caps(config, app[METRICS].registry)
-    app[METRICS].registry.register(StateCollector(app))  # type: ignore[arg-type]
+    app[METRICS].registry.register(StateCollector(app))
     app[PLAYLIST_WATCH] = PlaylistWatch()
     app[ADMIN_TOKEN] = admin_token(config)
     app.cleanup_ctx.append(_storage)

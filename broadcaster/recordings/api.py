@@ -144,7 +144,8 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=f"the recording of {broadcast.id} is not ready")
     path = service.directory(broadcast.id) / name
     if not path.is_file() and service.uploader is not None and recording.upload == "uploaded":
-        return await service.uploader.serve(request, broadcast.id, name, _FILES[name])
+        served: web.StreamResponse = await service.uploader.serve(request, broadcast.id, name, _FILES[name])
+        return served
     if not path.is_file():
         raise web.HTTPNotFound(text="not found")
     cache = "public, max-age=3600" if broadcast.visibility is Visibility.PUBLIC else "private, max-age=3600"

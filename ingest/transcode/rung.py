@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any
 
 import av
+from av.stream import Stream
 from av.video.frame import PictureType
 from av.video.reformatter import VideoReformatter
 
@@ -110,7 +111,7 @@ class Rung(threading.Thread):
                     scaled.pict_type = PictureType.I
                 if cut:
                     self._cuts.add(frame.pts)
-                packets: list[av.Packet] = []
+                packets: list[av.Packet[Stream]] = []
                 self._encode_guard.run(lambda: packets.extend(self.encoder.encode(scaled)))
                 for packet in packets:
                     self._packet(packet)
@@ -119,7 +120,7 @@ class Rung(threading.Thread):
             self.error = exc
             self.writer.abort()
 
-    def _packet(self, packet: av.Packet) -> None:
+    def _packet(self, packet: av.Packet[Stream]) -> None:
         packet.time_base = _MS
         cut = packet.pts in self._cuts
         if cut:

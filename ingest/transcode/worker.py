@@ -116,7 +116,7 @@ class Worker:
 
     def run(self, source: IO[bytes]) -> None:
         try:
-            container = av.open(source, format="flv", options=_PROBE_OPTIONS, buffer_size=_READ_BLOCK)
+            container = av.open(source, mode="r", format="flv", options=_PROBE_OPTIONS, buffer_size=_READ_BLOCK)
         except av.error.FFmpegError as exc:
             raise RuntimeError(f"cannot read the FLV input: {exc}") from None
         with container:

@@ -108,7 +108,9 @@ class WhipEndpoint:
 
     def _hub(self) -> IngestHub:
         source = self._hub_source
-        return source if hasattr(source, "open_publish") else source()  # type: ignore[operator,return-value]
+        if hasattr(source, "open_publish"):
+            return source  # type: ignore[return-value]
+        return source()
 
     def _refuse(self, request: web.Request, status: int, reason: str, code: str, **headers: str) -> web.Response:
         log.warning("WHIP publish refused for %s from %s: %s", request.match_info.get("id"), request.remote, reason)
@@ -195,12 +197,12 @@ class WhipEndpoint:
                 await session.discard()
         log.info("WHIP publish of %s from %s: session %s, video %s, audio %s", broadcast_id, remote,
                  session.id[:6], summary.video_codec, summary.audio_codec or "none")
-        headers = CIMultiDict({**CORS_HEADERS, "Content-Type": "application/sdp",
-                               "Location": f"/whip/{broadcast_id}/sessions/{session.id}",
-                               "ETag": f'"{session.etag}"'})
+        created: CIMultiDict[str] = CIMultiDict({**CORS_HEADERS, "Content-Type": "application/sdp",
+                                                 "Location": f"/whip/{broadcast_id}/sessions/{session.id}",
+                                                 "ETag": f'"{session.etag}"'})
         for link in self._links:
-            headers.add("Link", link)
-        return web.Response(status=201, body=answer.encode(), headers=headers)
+            created.add("Link", link)
+        return web.Response(status=201, body=answer.encode(), headers=created)
 
     def _session_for(self, request: web.Request) -> WhipSession:
         session = self.sessions.get(request.match_info["session"])

@@ -187,6 +187,8 @@ class WhipSession:
                 return
             now = self._loop.time()
             self._last_media = now
+            if frame.time_base is None:  # aiortc's decoders always set it: a frame without a clock has no place
+                continue
             ms = clock.to_ms(frame.pts or 0, frame.time_base, now)
             if video:
                 assert isinstance(frame, av.VideoFrame)
