@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.container import OutputContainer
+from av.stream import Stream
 
 from ingest.hls.fmp4 import BoxSplitter
 from ingest.hls.store import init_uri, part_uri, segment_uri, write_atomic
@@ -150,8 +152,9 @@ class CmafWriter:
         frag_us = max(int((frames - 0.5) * frame_us), 1)
         flags = "cmaf+empty_moov+default_base_moof+skip_trailer+frag_discont" + ("+frag_keyframe" if kind == "video" else "")
         self._sink = _Sink()
-        self._container = av.open(self._sink, "w", format="mp4",
-                                  options={"movflags": flags, "frag_duration": str(frag_us), "flush_packets": "1"})
+        self._container: OutputContainer | None = av.open(
+            self._sink, "w", format="mp4",
+            options={"movflags": flags, "frag_duration": str(frag_us), "flush_packets": "1"})
         self._stream = add_stream(self._container)
         self._stream.time_base = self._clock
         self._splitter = BoxSplitter()
@@ -172,8 +175,10 @@ class CmafWriter:
 
     # --- input -----------------------------------------------------------
 
-    def video(self, packet: av.Packet, cut: bool) -> None:
+    def video(self, packet: av.Packet[Stream], cut: bool) -> None:
         pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:  # the rung's encoder always stamps its packets
+            raise ValueError("a video packet with neither pts nor dts")
         dts = packet.dts if packet.dts is not None else pts
         if self._segment_start_dts is None and not cut:
             return  # nothing before the first cut point
@@ -242,7 +247,7 @@ class CmafWriter:
 
     # --- muxing ----------------------------------------------------------
 
-    def _mux(self, packet: av.Packet, sample: _Sample) -> None:
+    def _mux(self, packet: av.Packet[Stream], sample: _Sample) -> None:
         assert self._container is not None
         packet.stream = self._stream
         self._container.mux(packet)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.stream import Stream
 
 _MS = Fraction(1, 1000)
 #: Added to every timestamp written, like ffmpeg's 1.4 s mux delay: the encoder's
@@ -74,8 +75,10 @@ class SegmentWriter:
         if self._audio_template is not None:
             self._pending_audio.append(packet)
 
-    def video(self, packet: av.Packet, cut: bool) -> None:
+    def video(self, packet: av.Packet[Stream], cut: bool) -> None:
         pts = packet.pts if packet.pts is not None else packet.dts
+        if pts is None:  # the rung's encoder always stamps its packets
+            raise ValueError("a video packet with neither pts nor dts")
         dts = packet.dts if packet.dts is not None else pts
         if self._container is None and not cut:
             return  # nothing before the first cut point (the first source keyframe)
