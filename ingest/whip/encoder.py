@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.stream import Stream
 
 from ingest.media import MediaKind, MediaUnit
 from ingest.whip.h264 import access_unit_to_avcc, config_from_extradata
@@ -92,7 +93,7 @@ class _VideoEncoder:
         codec.flags |= av.codec.context.Flags.global_header
         codec.open()
         self._codec, self._size = codec, (width, height)
-        self._emit(MediaUnit(MediaKind.VIDEO, "h264", ms, 0, True, True, config_from_extradata(bytes(codec.extradata))))
+        self._emit(MediaUnit(MediaKind.VIDEO, "h264", ms, 0, True, True, config_from_extradata(_extradata(codec))))
 
     def encode(self, frame: av.VideoFrame, ms: int) -> None:
         if self._codec is None:
@@ -115,7 +116,7 @@ class _VideoEncoder:
         if self._codec is not None:
             self._write(self._codec.encode(None))
 
-    def _write(self, packets: list[av.Packet]) -> None:
+    def _write(self, packets: list[av.Packet[Stream]]) -> None:
         for packet in packets:
             if packet.pts is None or packet.dts is None:
                 continue
@@ -146,11 +147,12 @@ class _AudioEncoder:
         codec.flags |= av.codec.context.Flags.global_header
         codec.open()
         self._codec = codec
-        self._emit(MediaUnit(MediaKind.AUDIO, "aac", ms, 0, True, True, bytes(codec.extradata)))
+        self._emit(MediaUnit(MediaKind.AUDIO, "aac", ms, 0, True, True, _extradata(codec)))
 
     def encode(self, frame: av.AudioFrame, ms: int) -> None:
         if self._codec is None:
             self.open(ms)
+        assert self._codec is not None
         position = ms * AUDIO_RATE // 1000
         if self._next_in is None or abs(position - self._next_in) > AUDIO_RESYNC_MS * AUDIO_RATE // 1000:
             # A gap (or the first frame): start a new run of samples at the frame's own time.
@@ -165,6 +167,8 @@ class _AudioEncoder:
             self._next_in += resampled.samples
         while self._fifo.samples >= AAC_FRAME:
             chunk = self._fifo.read(AAC_FRAME)
+            if chunk is None:  # (the fifo holds a whole frame: never)
+                break
             chunk.pts, chunk.time_base = self._fifo_start, Fraction(1, AUDIO_RATE)
             self._last_out = self._fifo_start
             self._fifo_start += AAC_FRAME
@@ -174,7 +178,7 @@ class _AudioEncoder:
         if self._codec is not None:
             self._write(self._codec.encode(None))
 
-    def _write(self, packets: list[av.Packet]) -> None:
+    def _write(self, packets: list[av.Packet[Stream]]) -> None:
         assert self._codec is not None
         for packet in packets:
             if packet.pts is None:
@@ -280,3 +284,10 @@ class MediaEncoder:
             else:
                 self.stats.audio_out += 1
         self._emit(unit)
+
+
+def _extradata(codec: av.CodecContext) -> bytes:
+    """The opened encoder's global header (its codec configuration)."""
+    if codec.extradata is None:  # (set by open() with the global_header flag)
+        raise RuntimeError(f"the {codec.name} encoder gave no global header")
+    return bytes(codec.extradata)
