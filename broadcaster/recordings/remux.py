@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -117,13 +118,15 @@ class _Track:
     """One output stream: its packets' timestamps kept increasing across generations."""
 
     def __init__(self, out: av.container.OutputContainer, template: av.stream.Stream) -> None:
+        if template.time_base is None:  # (a demuxed stream always has one)
+            raise RemuxError(f"the {template.type} stream has no time base")
         self.stream = out.add_stream_from_template(template)
         self.time_base: Fraction = template.time_base
         self.codec: str = template.codec_context.name
         self.last_dts: int | None = None
         self.end = 0.0  # seconds: end of the last packet muxed
 
-    def mux(self, out: av.container.OutputContainer, packet: av.Packet, shift: float) -> None:
+    def mux(self, out: av.container.OutputContainer, packet: av.Packet[Any], shift: float) -> None:
         if packet.dts is None or packet.pts is None:
             return
         offset = round(shift / self.time_base)
@@ -222,7 +225,7 @@ def _mux_video(out: av.container.OutputContainer, video: _Track, audio: _Track |
         in_audio = source.streams.audio[0] if audio is not None and source.streams.audio else None
         packets = list(source.demux(*([in_video] + ([in_audio] if in_audio is not None else []))))
         first = next((p.pts for p in packets if p.stream is in_video and p.pts is not None), None)
-        if first is None:
+        if first is None or in_video.time_base is None:
             return None
         # the generation's first frame lands at its playlist position
         shift = position - float(first * in_video.time_base)
@@ -253,7 +256,8 @@ def poster(video_path: Path, out_path: Path, at: float) -> int:
         stream.codec_context.skip_frame = "NONKEY"
         frame = None
         try:
-            source.seek(int(at / stream.time_base), stream=stream, backward=True)
+            if stream.time_base is not None:  # (without one: decode from the start)
+                source.seek(int(at / stream.time_base), stream=stream, backward=True)
         except av.error.FFmpegError:
             pass
         for candidate in source.decode(stream):
