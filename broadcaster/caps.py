@@ -108,15 +108,15 @@ class Slots:
 
 @dataclass(frozen=True)
 class CapLimits:
-    """The node options' caps (0: no cap)."""
+    """The node options' caps (0: no cap); their defaults are the options' (``broadcaster/config.py``)."""
 
-    rtmp_per_node: int = 200
-    rtmp_per_address: int = 10
-    http_per_node: int = 4000
-    http_per_address: int = 256
-    ws_per_node: int = 50000
-    hls_held_per_node: int = 2000
-    hls_held_per_address: int = 64
+    rtmp_per_node: int
+    rtmp_per_address: int
+    http_per_node: int
+    http_per_address: int
+    ws_per_node: int
+    hls_held_per_node: int
+    hls_held_per_address: int
 
 
 class NodeCaps:

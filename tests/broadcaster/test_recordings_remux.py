@@ -6,7 +6,6 @@ with a clear error."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from broadcaster.recordings.remux import RemuxError, poster, remux, top_renditio
 from ingest.media import MediaUnit
 from ingest.pipeline import HlsPipeline, PipelineOptions
 from ingest.transcode.ladder import parse_ladder
+from tests.conftest import require_tool
 from tests.ingest.flvfile import make_flv, read_units
 from tests.ingest.test_pipeline_hls import feed
 
@@ -27,10 +27,7 @@ def units(tmp_path_factory: pytest.TempPathFactory) -> list[MediaUnit]:
 
 
 def _probe(path: Path) -> dict:
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        pytest.skip("ffprobe is not installed")
-    return json.loads(subprocess.run([ffprobe, "-v", "error", "-count_packets", "-show_streams", "-show_format",
+    return json.loads(subprocess.run([require_tool("ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format",
                                       "-of", "json", str(path)], capture_output=True, check=True).stdout)
 
 

@@ -3,7 +3,6 @@ and stopped by the test that needs it; and a botocore client of it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 
 from tests.support.node import free_port
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: moto accepts any credentials; the node and the test client use these
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -71,9 +69,7 @@ def moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mot
     """moto's S3 API server; the AWS credential variables set for this test (and the nodes it starts)."""
     try:
         import moto.server  # noqa: F401
-    except ImportError:
-        if IN_CI:
-            pytest.fail("moto[server] is not installed")
+    except ImportError:  # (with CI=true, tests/conftest.py turns the skip into a failure)
         pytest.skip("moto[server] is not installed")
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
