@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from broadcaster.recordings import meta as meta_file
 from broadcaster.recordings.chat_replay import MediaClock, replay_entries
 from broadcaster.recordings.meta import MP4, POSTER, RecordingMeta, RecordingStatus
@@ -106,6 +108,8 @@ class RecordingService:
                     await self.timeline.remove_comment(op.broadcast_id, op.comment_id)
                 else:
                     await self.timeline.add_reactions(op.broadcast_id, op.second, op.counts)
+            except (OSError, RedisError) as exc:  # the store is away (a Redis restart): one line, as the archive's
+                log.error("broadcast %s: the chat timeline lost a %s: %s", op.broadcast_id, type(op).__name__[1:], exc)
             except Exception:  # noqa: BLE001 - the chat goes on; the replay misses this one
                 log.exception("broadcast %s: the chat timeline lost a %s", op.broadcast_id, type(op).__name__[1:])
 
