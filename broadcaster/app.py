@@ -19,13 +19,13 @@ from dataclasses import replace
 from aiohttp import web
 
 from broadcaster import api, datadir, origin, pages
-from broadcaster.chat import setup_chat
+from broadcaster.chat import CHAT_HOST, HostActions, open_chat_state, setup_chat
 from broadcaster.caps import CAPS, caps_middleware, node_caps, rtmp_limits
 from broadcaster.config import ConfigError, NodeConfig, weak_token
 from broadcaster.hls_forward import setup_hls_forward
 from broadcaster.http_errors import error_middleware
 from broadcaster.key_rotation import setup_key_rotation
-from broadcaster.keys import ADMIN_TOKEN, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, REDIS, STORE
+from broadcaster.keys import ADMIN_TOKEN, CHAT_BUS, CONFIG, LIVE, METRICS, PLAYLIST_WATCH, REDIS, STORE
 from broadcaster.leases import Leases, LocalLeases, RedisLeases
 from broadcaster.live import LiveManager
 from broadcaster.metrics import NodeMetrics
@@ -88,6 +88,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         leases = LocalLeases(config.node_id)
     await store.open()
     app[STORE] = store
+    # the chat's shared state (comments, held queue, bans): moderation and the relay both act on it
+    bus = open_chat_state(app, config)
+    await bus.start()
+    app[CHAT_BUS] = bus
+    app[CHAT_HOST] = HostActions(bus)
     live = LiveManager(store, config, app[METRICS], watch=app[PLAYLIST_WATCH], leases=leases)
     app[LIVE] = live
     await live.start()
@@ -100,6 +105,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
     await live.close()
+    await bus.close()
     await store.close()
     if config.redis_url:
         await app[REDIS].aclose()

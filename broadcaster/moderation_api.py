@@ -3,7 +3,9 @@
 ``setup_moderation(app)`` (idempotent; call it before or after ``setup_chat``)
 plugs ``PipelineModerator`` into the chat relay, opens the moderation store
 (SQLite under the data dir, or Redis when ``redis_url`` is set) in a
-``cleanup_ctx`` and adds the routes:
+``cleanup_ctx`` and adds the routes.  A host's action goes handler →
+``ModerationActions`` → the node's ``HostActions`` (``app[CHAT_HOST]``) → the
+chat bus; bans are kept once, there (``moderation.bans``):
 
     /api/broadcasts/{id}/moderation/...     host token, a moderator token the host granted, or admin
         GET  me                              who the token is (the console checks it)
@@ -31,14 +33,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any, NamedTuple
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from broadcaster.api import bearer, is_admin, load_broadcast, refuse_caller
-from broadcaster.chat import CHAT_MODERATOR, CHAT_NAMES, CHAT_RELAY
+from broadcaster.chat import CHAT_HOST, CHAT_MODERATOR, CHAT_NAMES, CHAT_RELAY
 from broadcaster.chat.tokens import issue
 from broadcaster.http_errors import read_json_object
 from broadcaster.keys import CONFIG, REDIS
@@ -48,7 +49,7 @@ from moderation.audit import AuditLog
 from moderation.screening import CommentScreen, SettingsCache
 from moderation.store import ModerationStore, open_store
 from ingest.redact import redact
-from broadcaster.moderation_relay import GrantNames, PipelineModerator, RelayControl
+from broadcaster.moderation_relay import GrantNames, PipelineModerator
 
 log = logging.getLogger("onair.moderation.api")
 
@@ -329,7 +330,10 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
                            redis=app.get(REDIS))
         await store.open()
         cache = SettingsCache(store, ttl=ttl)
-        actions = ModerationActions(store, RelayControl(lambda: app[CHAT_RELAY]), cache)
+        host = app[CHAT_HOST]
+        for ban in await store.take_legacy_bans():  # kept here by a node from before; once, into the chat
+            await host.bus.ban(ban)
+        actions = ModerationActions(store, host, cache)
         moderator.screen = CommentScreen(store, cache, AuditLog(store), shared=store.shared_limits())
         if CHAT_NAMES in app:
             app[CHAT_NAMES].source = GrantNames(store)  # moderators' names are reserved in the chat
@@ -340,17 +344,7 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         moderator.screen = None
         await store.close()
 
-    async def restore_bans(app: web.Application) -> None:
-        # The embedded chat bus keeps bans in memory: give it back the stored ones.
-        if app[CONFIG].redis_url or CHAT_RELAY not in app:
-            return
-        now = time.time()
-        for ban in await app[MOD_STORE].list_bans():
-            seconds = None if ban.until is None else max(1.0, ban.until - now)
-            await app[CHAT_RELAY].bus.ban(ban.broadcast_id, ban.viewer_id, seconds, ban.address_key)
-
     app.cleanup_ctx.append(lifecycle)
-    app.on_startup.append(restore_bans)
     base = "/api/broadcasts/{id}/moderation"
     routes: list[tuple[str, str, Handler]] = [
         ("GET", "/me", me),
@@ -383,4 +377,4 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
 _SET_UP = web.AppKey("moderation_set_up", bool)
 _OPTIONS = web.AppKey("moderation_options", tuple)
 
-__all__ = ["MOD_ACTIONS", "MOD_STORE", "PipelineModerator", "RelayControl", "authorize", "setup_moderation"]
+__all__ = ["MOD_ACTIONS", "MOD_STORE", "PipelineModerator", "authorize", "setup_moderation"]

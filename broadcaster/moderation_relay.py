@@ -1,63 +1,18 @@
-"""The chat side of host moderation: what the relay calls and what the moderation actions call back.
+"""The chat side of host moderation: what the relay calls.
 
 ``PipelineModerator`` is the relay's moderation step (the pipeline with each
-broadcast's stored settings); ``RelayControl`` is ``moderation.actions.ChatControl``
-on top of the relay; ``GrantNames`` gives the chat the moderators' names to
-reserve.  ``broadcaster/moderation_api.py`` wires them into the node.
+broadcast's stored settings); ``GrantNames`` gives the chat the moderators'
+names to reserve.  ``broadcaster/moderation_api.py`` wires them into the node
+(the moderation actions reach the chat through ``broadcaster.chat.host.HostActions``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
 
-from broadcaster.chat import ChatRelay
 from broadcaster.chat.moderation import ModerationOutcome
-from broadcaster.playback.access import announce
 from moderation.screening import CommentScreen
 from moderation.store import ModerationStore
 from moderation.verdict import Action
-
-
-class RelayControl:
-    """``moderation.actions.ChatControl`` on top of this node's chat relay and its bus."""
-
-    def __init__(self, relay: Callable[[], ChatRelay]) -> None:
-        self._relay = relay
-
-    async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
-        return await self._relay().bus.history(broadcast_id)
-
-    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
-        return await self._relay().remove_comment(broadcast_id, comment_id)
-
-    async def forget_comments(self, broadcast_id: str, comment_ids: list[str]) -> None:
-        await self._relay().bus.forget_comments(broadcast_id, comment_ids)
-
-    async def list_held(self, broadcast_id: str) -> list[dict[str, Any]]:
-        return [{**h.comment, "held_id": h.id} for h in await self._relay().list_held(broadcast_id)]
-
-    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
-        return await self._relay().publish_held(broadcast_id, held_id)
-
-    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
-        return await self._relay().reject_held(broadcast_id, held_id)
-
-    async def pinned(self, broadcast_id: str) -> dict[str, Any] | None:
-        return await self._relay().bus.pinned(broadcast_id)
-
-    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
-        await self._relay().set_pinned(broadcast_id, comment)
-
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: bool = False) -> str | None:
-        return await self._relay().ban(broadcast_id, viewer_id, seconds, address)
-
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        await self._relay().unban(broadcast_id, viewer_id)
-
-    async def access_changed(self, broadcast_id: str) -> None:
-        await announce(self._relay().bus, broadcast_id)
 
 
 class GrantNames:

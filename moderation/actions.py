@@ -1,9 +1,10 @@
 """Host and moderator actions, and the privacy tools, independent of HTTP.
 
 ``ModerationActions`` turns one request into effects on the chat (through the
-``ChatControl`` interface the node adapts its relay to: history, removals,
-pins, bans, the held queue — all shared by every node) and on the moderation
-store, and records each one in the audit log.  Errors:
+``ChatControl`` interface, which the node's chat state implements: history,
+removals, pins, bans — their one record — and the held queue, all shared by
+every node) and on the moderation store, and records each one in the audit
+log.  Errors:
 
     ModerationError (moderation.errors)
     └── ActionError            an action cannot be done (exact message)
@@ -22,7 +23,8 @@ from .audit import AuditLog
 from .errors import ModerationError, SettingsError
 from .screening import SettingsCache
 from .settings import ModerationSettings
-from .store import BanRecord, ModerationStore, ModeratorGrant, hash_token
+from .bans import BanRecord
+from .store import ModerationStore, ModeratorGrant, hash_token
 
 __all__ = ["ActionError", "ChatControl", "Conflict", "InvalidInput", "ModerationActions", "NotFound",
            "MAX_TIMEOUT", "MAX_LABEL", "MAX_REASON"]
@@ -49,7 +51,7 @@ class Conflict(ActionError):
 
 
 class ChatControl(Protocol):
-    """What the actions need from the chat relay (every call acts on every node)."""
+    """What the actions need from the chat (every call acts on every node)."""
 
     async def history(self, broadcast_id: str) -> list[dict[str, Any]]:
         """Retained comments, oldest first, removed ones marked ``removed``."""
@@ -62,14 +64,17 @@ class ChatControl(Protocol):
     async def reject_held(self, broadcast_id: str, held_id: str) -> bool: ...
     async def pinned(self, broadcast_id: str) -> dict[str, Any] | None: ...
     async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None: ...
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: bool = False) -> str | None:
-        """Ban or time out on every node; with ``address``, the viewer's network address too:
-        returns the chat's key for it (raises ``LookupError`` when none is known)."""
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None: ...
+    async def ban(self, record: BanRecord, address: bool = False) -> BanRecord:
+        """Keep the ban (``until`` None) or timeout, on every node; with ``address``, over the viewer's
+        network address too: returns the record as kept, naming the chat's key for the address
+        (raises ``LookupError`` when none is known)."""
+    async def unban(self, broadcast_id: str, viewer_id: str) -> bool:
+        """Lift it; whether there was one."""
+    async def bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
+        """Active bans and timeouts (of one broadcast, or all when None), oldest first."""
     async def access_changed(self, broadcast_id: str) -> None:
-        """Tell every node that the broadcast's bans or viewer-token epoch changed in the store
-        (their playback gates reload them)."""
+        """Tell every node that the broadcast's bans or viewer-token epoch changed (their playback
+        gates reload them)."""
 
 
 def _reason(reason: Any) -> str | None:
@@ -151,8 +156,7 @@ class ModerationActions:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds <= MAX_TIMEOUT:
             raise InvalidInput(f"'seconds' must be a number between 1 and {int(MAX_TIMEOUT)}")
         now = time.time()
-        await self.chat.ban(broadcast_id, viewer_id, float(seconds))
-        await self.store.put_ban(BanRecord(broadcast_id, viewer_id, now + seconds, actor, why, now))
+        await self.chat.ban(BanRecord(broadcast_id, viewer_id, now + seconds, actor, why, now))
         await self.audit.record(broadcast_id, actor, "timeout", viewer_id=viewer_id, reason=why,
                                 detail={"seconds": seconds})
         return {"viewer_id": viewer_id, "until": now + seconds}
@@ -165,12 +169,11 @@ class ModerationActions:
             raise InvalidInput("'address' must be true or false")
         now = time.time()
         try:
-            key = await self.chat.ban(broadcast_id, viewer_id, None, address)
+            await self.chat.ban(BanRecord(broadcast_id, viewer_id, None, actor, why, now), address)
         except LookupError as exc:
             raise Conflict(str(exc)) from None
-        await self.store.put_ban(BanRecord(broadcast_id, viewer_id, None, actor, why, now, key))
-        # A ban also ends the viewer's playback of a restricted broadcast: after the store write,
-        # so the nodes that reload find it.
+        # A ban also ends the viewer's playback of a restricted broadcast: after the write, so the
+        # nodes that reload find it.
         await self.chat.access_changed(broadcast_id)
         await self.audit.record(broadcast_id, actor, "ban", viewer_id=viewer_id, reason=why,
                                 detail={"address": True} if address else None)
@@ -178,14 +181,13 @@ class ModerationActions:
 
     async def unban(self, broadcast_id: str, actor: str, viewer_id: str, reason: Any = None) -> dict[str, Any]:
         why = _reason(reason)
-        await self.chat.unban(broadcast_id, viewer_id)
-        existed = await self.store.delete_ban(broadcast_id, viewer_id)
+        existed = await self.chat.unban(broadcast_id, viewer_id)
         await self.chat.access_changed(broadcast_id)
         await self.audit.record(broadcast_id, actor, "unban", viewer_id=viewer_id, reason=why)
         return {"viewer_id": viewer_id, "banned": False, "was_banned": existed}
 
     async def bans(self, broadcast_id: str) -> list[BanRecord]:
-        return await self.store.list_bans(broadcast_id)
+        return await self.chat.bans(broadcast_id)
 
     async def revoke_viewer_tokens(self, broadcast_id: str, actor: str, reason: Any = None) -> dict[str, Any]:
         """Every viewer token and playback grant issued so far for the broadcast stops working
@@ -276,7 +278,7 @@ class ModerationActions:
                      if _author_id(h) == viewer_id]
         return {"viewer_id": viewer_id, "exported_at": time.time(), "broadcasts": broadcasts,
                 "comments": [c.to_dict() for c in comments], "held": held,
-                "bans": [b.public() for b in await self.store.list_bans() if b.viewer_id == viewer_id]}
+                "bans": [b.public() for b in await self.chat.bans() if b.viewer_id == viewer_id]}
 
     async def erase_viewer(self, viewer_id: str, actor: str) -> dict[str, Any]:
         """Right of erasure: the viewer's comments leave history, screens, the held queue,

@@ -2,19 +2,19 @@
 
 One async interface, two backends picked by ``open_store``: SQLite under the
 node's data dir (the embedded default, one node) and Redis (``redis://``: every
-node of a cluster sees the same settings, bans, moderator grants, audit log and
+node of a cluster sees the same settings, moderator grants, audit log and
 comment archive).  Records are plain frozen dataclasses; the store never
 interprets them.
 
     settings    broadcast id -> ModerationSettings JSON
-    bans        (broadcast, viewer) -> BanRecord (until: epoch seconds or None = ban)
     epochs      broadcast id -> viewer-token epoch (raised to revoke every viewer token and playback grant)
     grants      sha256(moderator token) -> ModeratorGrant (the token itself is never stored)
     audit       per broadcast, append-only AuditEntry list with increasing ids
     archive     per viewer, every comment it sent (ArchivedComment), for export/erasure; written in
                 batches by one task per store (``moderation.write_behind``), in order
 
-The held queue lives in the chat bus (it is the relay's), not here.
+The held queue and the bans live in the chat bus (the relay checks them on every join and post), not
+here (``moderation.bans``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from .bans import BanRecord
     from .shared_limits import SharedLimits
 
-__all__ = ["ArchivedComment", "AuditEntry", "BanRecord", "ModerationStore", "ModeratorGrant", "hash_token",
+__all__ = ["ArchivedComment", "AuditEntry", "ModerationStore", "ModeratorGrant", "hash_token",
            "open_store"]
 
 #: audit entries kept per broadcast (oldest dropped first)
@@ -77,32 +78,6 @@ _AUDIT_FIELDS = ("broadcast_id", "actor", "action", "ts", "viewer_id", "comment_
 
 
 @dataclass(frozen=True, slots=True)
-class BanRecord:
-    broadcast_id: str
-    viewer_id: str
-    #: epoch seconds the timeout ends; None: banned until unbanned
-    until: float | None
-    actor: str
-    reason: str | None
-    ts: float
-    #: the chat's key for the viewer's network address when the ban covers it too (a keyed
-    #: hash, never the address); kept so the ban can be restored, never shown
-    address_key: str | None = None
-
-    def active(self, now: float) -> bool:
-        return self.until is None or self.until > now
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def public(self) -> dict[str, Any]:
-        """What hosts and exports see: whether the address is banned, not its key."""
-        doc = self.to_dict()
-        doc["address"] = doc.pop("address_key") is not None
-        return doc
-
-
-@dataclass(frozen=True, slots=True)
 class ModeratorGrant:
     id: str
     broadcast_id: str
@@ -146,10 +121,9 @@ class ModerationStore(Protocol):
     async def get_settings(self, broadcast_id: str) -> dict[str, Any] | None: ...
     async def put_settings(self, broadcast_id: str, settings: dict[str, Any]) -> None: ...
 
-    async def put_ban(self, record: BanRecord) -> None: ...
-    async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool: ...
-    async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
-        """Active bans and timeouts (of one broadcast, or all when None)."""
+    async def take_legacy_bans(self) -> list[BanRecord]:
+        """Active bans a store from before kept (they live in the chat state now): returned once,
+        then dropped from here; the node hands them to the chat (``moderation_api``)."""
 
     async def token_epoch(self, broadcast_id: str) -> int:
         """The broadcast's viewer-token epoch (0 until first raised)."""

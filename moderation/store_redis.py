@@ -4,7 +4,7 @@ Keys (prefix ``onair:mod:``; the broadcast id as a hash tag keeps one
 broadcast's keys on one cluster slot):
 
     settings:{b}            JSON ModerationSettings
-    bans:{b}                hash viewer -> JSON BanRecord;  ban-broadcasts: set of b with bans
+    bans:{b}, ban-broadcasts   legacy: bans from before they moved to the chat state (taken once)
     epoch:{b}               viewer-token epoch (INCR)
     grant:<sha256>          JSON ModeratorGrant;  grants:{b}: hash grant id -> sha256
     audit:{b}               list of JSON AuditEntry (last MAX_AUDIT);  audit-seq:{b}: id counter
@@ -21,7 +21,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .bans import BanRecord
+from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, ModeratorGrant
 from .shared_limits import RedisSharedLimits
 from .write_behind import WriteBehind
 
@@ -97,34 +98,22 @@ class RedisModerationStore:
     async def put_settings(self, broadcast_id: str, settings: dict[str, Any]) -> None:
         await self._redis.set(self._k("settings", broadcast_id), json.dumps(settings))
 
-    # --- bans -----------------------------------------------------------------------
-    async def put_ban(self, record: BanRecord) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k("bans", record.broadcast_id), record.viewer_id, json.dumps(record.to_dict()))
-            pipe.sadd(self._k("ban-broadcasts"), record.broadcast_id)
-            await pipe.execute()
-
-    async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool:
-        return bool(await self._redis.hdel(self._k("bans", broadcast_id), viewer_id))
-
-    async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
-        if broadcast_id is None:
-            ids = sorted(_text(b) for b in await self._redis.smembers(self._k("ban-broadcasts")))
-        else:
-            ids = [broadcast_id]
+    # --- bans (legacy: they live in the chat state now) ---------------------------------
+    async def take_legacy_bans(self) -> list[BanRecord]:
+        """The active bans a store from before kept (``bans:{b}`` hashes), then those keys go."""
+        index = self._k("ban-broadcasts")
         now = time.time()
         out: list[BanRecord] = []
-        for bid in ids:
-            raw = await self._redis.hgetall(self._k("bans", bid))
-            expired = []
-            for viewer, doc in raw.items():
-                record = BanRecord(**json.loads(doc))
+        for bid in sorted(_text(b) for b in await self._redis.smembers(index)):
+            for doc in (await self._redis.hgetall(self._k("bans", bid))).values():
+                try:
+                    record = BanRecord.from_dict(json.loads(doc))
+                except ValueError:
+                    continue  # damaged: nothing to keep
                 if record.active(now):
                     out.append(record)
-                else:
-                    expired.append(viewer)
-            if expired:
-                await self._redis.hdel(self._k("bans", bid), *expired)
+            await self._redis.delete(self._k("bans", bid))
+            await self._redis.srem(index, bid)
         out.sort(key=lambda r: r.ts)
         return out
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, BanRecord, ModeratorGrant
+from .bans import BanRecord
+from .store import MAX_ARCHIVE, MAX_AUDIT, ArchivedComment, AuditEntry, ModeratorGrant
 from .shared_limits import NodeLocal
 from .write_behind import WriteBehind
 
@@ -28,8 +29,6 @@ T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (broadcast_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bans (broadcast_id TEXT, viewer_id TEXT, until REAL, actor TEXT, reason TEXT, ts REAL,
-                                 address_key TEXT, PRIMARY KEY (broadcast_id, viewer_id));
 CREATE TABLE IF NOT EXISTS epochs (broadcast_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grants (token_hash TEXT PRIMARY KEY, id TEXT UNIQUE, broadcast_id TEXT, label TEXT,
                                    created_at REAL, created_by TEXT);
@@ -45,6 +44,7 @@ CREATE INDEX IF NOT EXISTS archive_ts ON archive (ts);
 """
 
 _PRUNE_EVERY = 60.0
+_BAN_COLUMNS = ("broadcast_id", "viewer_id", "until", "actor", "reason", "ts", "address_key")
 
 
 class SqliteModerationStore:
@@ -68,8 +68,6 @@ class SqliteModerationStore:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
-        if "address_key" not in {row[1] for row in db.execute("PRAGMA table_info(bans)")}:
-            db.execute("ALTER TABLE bans ADD COLUMN address_key TEXT")  # a database from before address bans
         return db
 
     async def close(self) -> None:
@@ -90,7 +88,6 @@ class SqliteModerationStore:
         cutoff = time.time() - self.retention
         db.execute("DELETE FROM archive WHERE ts < ?", (cutoff,))
         db.execute("UPDATE audit SET text = NULL WHERE ts < ? AND text IS NOT NULL", (cutoff,))
-        db.execute("DELETE FROM bans WHERE until IS NOT NULL AND until < ?", (time.time(),))
         self._pruned_at = time.monotonic()
 
     # --- settings -----------------------------------------------------------------
@@ -103,26 +100,19 @@ class SqliteModerationStore:
         doc = json.dumps(settings)
         await self._call(lambda db: db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (broadcast_id, doc)))
 
-    # --- bans ---------------------------------------------------------------------
-    async def put_ban(self, record: BanRecord) -> None:
-        r = record
-        await self._call(lambda db: db.execute("INSERT OR REPLACE INTO bans VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                               (r.broadcast_id, r.viewer_id, r.until, r.actor, r.reason, r.ts,
-                                                r.address_key)))
+    # --- bans (legacy: they live in the chat state now) ---------------------------------
+    async def take_legacy_bans(self) -> list[BanRecord]:
+        """The active bans a database from before kept (table ``bans``), then the table goes."""
+        def take(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bans'").fetchall():
+                return []
+            columns = [row[1] for row in db.execute("PRAGMA table_info(bans)")]
+            rows = db.execute("SELECT * FROM bans ORDER BY ts").fetchall()
+            db.execute("DROP TABLE bans")
+            return [tuple(dict(zip(columns, row)).get(name) for name in _BAN_COLUMNS) for row in rows]
 
-    async def delete_ban(self, broadcast_id: str, viewer_id: str) -> bool:
-        cur = await self._call(lambda db: db.execute("DELETE FROM bans WHERE broadcast_id = ? AND viewer_id = ?",
-                                                     (broadcast_id, viewer_id)))
-        return cur.rowcount > 0
-
-    async def list_bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
         now = time.time()
-        if broadcast_id is None:
-            rows = await self._call(lambda db: db.execute("SELECT * FROM bans ORDER BY ts").fetchall())
-        else:
-            rows = await self._call(lambda db: db.execute("SELECT * FROM bans WHERE broadcast_id = ? ORDER BY ts",
-                                                          (broadcast_id,)).fetchall())
-        return [r for r in (BanRecord(*row) for row in rows) if r.active(now)]
+        return [r for r in (BanRecord(*row) for row in await self._call(take)) if r.active(now)]
 
     # --- viewer-token epochs ------------------------------------------------------------
     async def token_epoch(self, broadcast_id: str) -> int:

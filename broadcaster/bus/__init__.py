@@ -18,11 +18,11 @@ from broadcaster.bus.redis import RedisBus
 
 def open_bus(redis_url: str = "", *, prefix: str = "onair:chat:", history_size: int = 50,
              retention: float = 7 * 24 * 3600.0, secret_path: Path | None = None,
-             held_path: Path | None = None, redis: Redis | None = None) -> Bus:
+             held_path: Path | None = None, bans_path: Path | None = None, redis: Redis | None = None) -> Bus:
     """A bus for ``redis_url`` (not started yet: call ``await bus.start()``); ``redis``: the node's
     client to use (and leave open) instead of a pool of the bus' own."""
     if not redis_url:
-        return MemoryBus(history_size=history_size, secret_path=secret_path, held_path=held_path)
+        return MemoryBus(history_size=history_size, secret_path=secret_path, held_path=held_path, bans_path=bans_path)
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"unsupported bus URL scheme: {redis_url.split(':', 1)[0]!r}")
     return RedisBus(redis_url, prefix=prefix, history_size=history_size, retention=retention, redis=redis)

@@ -15,6 +15,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from moderation.bans import BanRecord
+
 log = logging.getLogger("onair.bus")
 
 #: messages a subscription holds before it drops the oldest
@@ -152,12 +154,14 @@ class ChatState(Protocol):
     async def reaction_totals(self, broadcast_id: str) -> dict[str, int]: ...
 
     # --- moderation state --------------------------------------------------------
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: str | None = None) -> None:
-        """Ban (``seconds`` None) or time out a viewer; with ``address`` (a key from
-        ``chat.quotas.address_key``) also every viewer from that address, for as long."""
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        """Lift the viewer's ban or timeout and the address ban that came with it."""
+    async def ban(self, record: BanRecord) -> None:
+        """Keep the one record of a ban (``until`` None) or timeout, replacing the viewer's earlier
+        one; with ``address_key`` (from ``chat.quotas.address_key``) it covers every viewer from
+        that address, for as long."""
+    async def unban(self, broadcast_id: str, viewer_id: str) -> bool:
+        """Lift the viewer's ban or timeout and the address ban that came with it; whether there was one."""
+    async def bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
+        """The active bans and timeouts (of one broadcast, or of all), oldest first."""
     async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool: ...
     async def admit(self, broadcast_id: str, viewer_id: str, address: str) -> Admission:
         """Check a joining viewer against the bans and remember its address key (for an

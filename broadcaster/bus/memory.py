@@ -3,7 +3,8 @@
 Same semantics as the Redis backend, held in dicts: seq numbers start from the
 clock (like Redis' after a restart) so they keep growing across node restarts.
 Comments held for review are also written to ``held_path`` (when given) so a
-moderator can approve them after a node restart; the rest is in memory only.
+moderator can approve them after a node restart, and bans to ``bans_path`` so
+they hold after one; the rest is in memory only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from broadcaster.bus.base import (DEFAULT_QUEUE, Admission, Banned, Held, PresenceCount, PresenceUpdate,
                                   Subscription)
 from broadcaster.datadir import read_json, write_private
+from moderation.bans import BanRecord
 
 log = logging.getLogger("onair.bus.memory")
 
@@ -39,27 +41,30 @@ def seq_seed() -> int:
 
 class MemoryBus:
     def __init__(self, history_size: int = 50, secret_path: Path | None = None,
-                 held_path: Path | None = None) -> None:
+                 held_path: Path | None = None, bans_path: Path | None = None) -> None:
         self.history_size = history_size
         self._secret_path = secret_path
         self._held_path = held_path
+        self._bans_path = bans_path
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._seq: dict[str, int] = {}
         self._history: dict[str, deque[dict[str, Any]]] = {}
         self._removed: dict[str, set[str]] = defaultdict(set)
         self._reactions: dict[str, dict[str, int]] = defaultdict(dict)
-        #: (broadcast, viewer) -> (expiry on the monotonic clock or None, address key or None)
-        self._bans: dict[tuple[str, str], tuple[float | None, str | None]] = {}
-        #: (broadcast, address key) -> expiry or None
-        self._address_bans: dict[tuple[str, str], float | None] = {}
+        #: (broadcast, viewer) -> its ban (expiry: ``until``, epoch seconds)
+        self._bans: dict[tuple[str, str], BanRecord] = {}
+        #: (broadcast, address key) -> the ban that covers the address
+        self._address_bans: dict[tuple[str, str], BanRecord] = {}
         self._addresses: dict[tuple[str, str], str] = {}
         self._held: dict[str, dict[str, Held]] = defaultdict(dict)
         self._pinned: dict[str, dict[str, Any]] = {}
         #: broadcast -> node -> (the identities it has viewers of, expiry)
         self._present: dict[str, dict[str, tuple[set[str], float]]] = defaultdict(dict)
         self._held_lock = asyncio.Lock()
+        self._bans_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        await self._load_bans()
         if self._held_path is None:
             return
         # a damaged file is moved aside (logged) and the node starts without it
@@ -78,6 +83,30 @@ class MemoryBus:
         async with self._held_lock:
             # atomic and durable: a crash leaves the old file or the new one, fsynced
             await asyncio.to_thread(write_private, self._held_path, data)
+
+    async def _load_bans(self) -> None:
+        if self._bans_path is None:
+            return
+        doc = await asyncio.to_thread(read_json, self._bans_path, "bans")
+        if doc is not None and not isinstance(doc, list):
+            log.error("bans in %s have an unknown shape: ignored", self._bans_path)
+            doc = None
+        now = time.time()
+        for item in doc or ():
+            try:
+                record = BanRecord.from_dict(item)
+            except ValueError as exc:
+                log.error("a ban in %s is damaged (%s): skipped", self._bans_path, exc)
+                continue
+            if record.active(now):
+                self._keep_ban(record)
+
+    async def _save_bans(self) -> None:
+        if self._bans_path is None:
+            return
+        data = json.dumps([b.to_dict() for b in self._bans.values()]).encode()
+        async with self._bans_lock:
+            await asyncio.to_thread(write_private, self._bans_path, data)
 
     async def close(self) -> None:
         self._subs.clear()
@@ -153,36 +182,50 @@ class MemoryBus:
     async def reaction_totals(self, broadcast_id: str) -> dict[str, int]:
         return dict(self._reactions.get(broadcast_id, {}))
 
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: str | None = None) -> None:
-        await self.unban(broadcast_id, viewer_id)  # a new ban replaces the old one, address and all
-        until = None if seconds is None else time.monotonic() + seconds
-        self._bans[(broadcast_id, viewer_id)] = (until, address)
-        if address:
-            self._address_bans[(broadcast_id, address)] = until
+    async def ban(self, record: BanRecord) -> None:
+        self._drop_ban(record.broadcast_id, record.viewer_id)  # a new ban replaces the old one, address and all
+        self._keep_ban(record)
+        await self._save_bans()
 
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        _, address = self._bans.pop((broadcast_id, viewer_id), (None, None))
-        if address:
-            self._address_bans.pop((broadcast_id, address), None)
+    def _keep_ban(self, record: BanRecord) -> None:
+        self._bans[(record.broadcast_id, record.viewer_id)] = record
+        if record.address_key:
+            self._address_bans[(record.broadcast_id, record.address_key)] = record
+
+    def _drop_ban(self, broadcast_id: str, viewer_id: str) -> BanRecord | None:
+        record = self._bans.pop((broadcast_id, viewer_id), None)
+        if record is not None and record.address_key:
+            self._address_bans.pop((broadcast_id, record.address_key), None)
+        return record
+
+    async def unban(self, broadcast_id: str, viewer_id: str) -> bool:
+        record = self._drop_ban(broadcast_id, viewer_id)
+        if record is not None:
+            await self._save_bans()
+        return record is not None and record.active(time.time())
+
+    async def bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
+        now = time.time()
+        for key in [k for k, b in self._bans.items() if not b.active(now)]:
+            self._drop_ban(*key)
+        return sorted((b for b in self._bans.values() if broadcast_id is None or b.broadcast_id == broadcast_id),
+                      key=lambda b: b.ts)
 
     def _ban_kind(self, broadcast_id: str, viewer_id: str) -> str | None:
-        key = (broadcast_id, viewer_id)
-        if key not in self._bans:
+        record = self._bans.get((broadcast_id, viewer_id))
+        if record is None:
             return None
-        until, _ = self._bans[key]
-        if until is not None and until <= time.monotonic():
-            del self._bans[key]
+        if not record.active(time.time()):
+            self._drop_ban(broadcast_id, viewer_id)
             return None
-        return "ban" if until is None else "timeout"
+        return record.kind
 
     def _address_banned(self, broadcast_id: str, address: str) -> bool:
-        key = (broadcast_id, address)
-        if key not in self._address_bans:
+        record = self._address_bans.get((broadcast_id, address))
+        if record is None:
             return False
-        until = self._address_bans[key]
-        if until is not None and until <= time.monotonic():
-            del self._address_bans[key]
+        if not record.active(time.time()):
+            self._drop_ban(record.broadcast_id, record.viewer_id)
             return False
         return True
 

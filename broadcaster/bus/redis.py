@@ -36,6 +36,7 @@ from broadcaster.bus.memory import seq_seed
 from broadcaster.bus.redis_scripts import ADD_REACTIONS, FORGET, POST_COMMENT
 from broadcaster.bus.redis_viewers import RedisViewers
 from broadcaster.storage import text
+from moderation.bans import BanRecord
 
 log = logging.getLogger("onair.bus.redis")
 
@@ -65,7 +66,7 @@ class RedisBus:
         self._post = self._redis.register_script(POST_COMMENT)
         self._react = self._redis.register_script(ADD_REACTIONS)
         self._forget = self._redis.register_script(FORGET)
-        self._viewers = RedisViewers(self._redis, self._key, self._call, self.retention)
+        self._viewers = RedisViewers(self._redis, self._key, self._call, self.retention, prefix)
         self._publish_cmd = "PUBLISH"
         self._subs: dict[str, set[Subscription]] = {}
         self._ready: dict[str, asyncio.Event] = {}
@@ -304,12 +305,14 @@ class RedisBus:
         return {text(k): int(v) for k, v in raw.items()}
 
     # --- moderation state ----------------------------------------------------------------
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: str | None = None) -> None:
-        await self._viewers.ban(broadcast_id, viewer_id, seconds, address)
+    async def ban(self, record: BanRecord) -> None:
+        await self._viewers.ban(record)
 
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        await self._viewers.unban(broadcast_id, viewer_id)
+    async def unban(self, broadcast_id: str, viewer_id: str) -> bool:
+        return await self._viewers.unban(broadcast_id, viewer_id)
+
+    async def bans(self, broadcast_id: str | None = None) -> list[BanRecord]:
+        return await self._viewers.bans(broadcast_id)
 
     async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
         return bool(await self._call(lambda: self._redis.exists(self._key(broadcast_id, "ban:" + viewer_id))))

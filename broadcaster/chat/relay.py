@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiohttp import web
 
-from broadcaster.bus import Bus, BusUnavailable, Held
+from broadcaster.bus import Bus, BusUnavailable
 from broadcaster.chat import protocol as proto
 from broadcaster.chat.admission import Admission
 from broadcaster.chat.bans import ChatBans
@@ -51,19 +50,22 @@ log = logging.getLogger("onair.chat")
 
 class ChatRelay:
     def __init__(self, bus: Bus, node_id: str, moderator: CommentModerator | None = None,
-                 settings: ChatSettings | None = None, metrics: ChatMetrics | None = None) -> None:
+                 settings: ChatSettings | None = None, metrics: ChatMetrics | None = None,
+                 host: HostActions | None = None) -> None:
+        """``host``: the node's one ``HostActions`` over ``bus`` (the moderation API's too); a new one
+        when not given."""
         self.bus = bus
         self.node_id = node_id
         self.settings = settings or ChatSettings()
         self.metrics = metrics or ChatMetrics()
         self.presence = Presence()
         self.secret = b""
-        self.room_sync = RoomSync(bus, self.metrics, lambda room, doc: self.bans.enforce(room, doc))
+        self.room_sync = RoomSync(bus, self.metrics, lambda room, doc: ChatBans.enforce(room, doc, self.fanout.drop))
         self.rooms: dict[str, Room] = self.room_sync.rooms
         self.fanout = FanOut(self.settings, self.metrics, self.room_sync, lambda viewer: self.admission.leave(viewer))
-        self.bans = ChatBans(bus, channel_of, self.fanout.drop)
-        self.admission = Admission(bus, self.settings, self.metrics, self.room_sync, self.presence, self.bans)
-        self.host = HostActions(bus, self.bans)
+        self.host = host or HostActions(bus)
+        self.admission = Admission(bus, self.settings, self.metrics, self.room_sync, self.presence,
+                                   self.host.chat_bans)
         self.incoming = Incoming(bus, self.metrics, moderator or NoModeration(), self.host, self.rooms,
                                  self.fanout.send)
         self._tasks: list[asyncio.Task[None]] = []
@@ -184,7 +186,7 @@ class ChatRelay:
     def flush(self, tick_no: int = 0) -> None:
         self.fanout.flush(tick_no)
 
-    # --- host actions (the moderation API's calls; see host.py) ------------------------
+    # --- host actions: ``self.host`` (host.py); the recordings' hook on them ----------------------
     @property
     def recorder(self) -> ChatRecorder | None:
         return self.host.recorder
@@ -202,35 +204,6 @@ class ChatRelay:
             room.recent.clear()
             room.reaction_totals = {}
             room.pinned = None
-
-    async def publish_comment(self, broadcast_id: str, comment: dict[str, Any], author_id: str | None = None,
-                              address: str | None = None) -> int:
-        return await self.host.publish_comment(broadcast_id, comment, author_id, address)
-
-    async def remove_comment(self, broadcast_id: str, comment_id: str) -> bool:
-        return await self.host.remove_comment(broadcast_id, comment_id)
-
-    async def publish_held(self, broadcast_id: str, held_id: str) -> dict[str, Any] | None:
-        return await self.host.publish_held(broadcast_id, held_id)
-
-    async def reject_held(self, broadcast_id: str, held_id: str) -> bool:
-        return await self.host.reject_held(broadcast_id, held_id)
-
-    async def list_held(self, broadcast_id: str) -> list[Held]:
-        return await self.host.list_held(broadcast_id)
-
-    async def set_pinned(self, broadcast_id: str, comment: dict[str, Any] | None) -> None:
-        await self.host.set_pinned(broadcast_id, comment)
-
-    async def ban(self, broadcast_id: str, viewer_id: str, seconds: float | None = None,
-                  address: bool = False) -> str | None:
-        return await self.host.ban(broadcast_id, viewer_id, seconds, address)
-
-    async def unban(self, broadcast_id: str, viewer_id: str) -> None:
-        await self.host.unban(broadcast_id, viewer_id)
-
-    async def is_banned(self, broadcast_id: str, viewer_id: str) -> bool:
-        return await self.host.is_banned(broadcast_id, viewer_id)
 
 
 __all__ = ["GROUPS", "Abusive", "ChatRelay", "ChatSettings", "Room", "Viewer", "channel_of", "new_comment"]

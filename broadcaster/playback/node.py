@@ -1,7 +1,7 @@
 """``setup_playback(app)``: the playback gate's life on a node.
 
-The gate needs the registry (is a broadcast public?), the moderation store (bans and the
-viewer-token epoch), the chat bus (access notices from every node) and the cluster secret (the
+The gate needs the registry (is a broadcast public?), the moderation store (the viewer-token
+epoch), the chat bus (bans, and access notices from every node) and the cluster secret (the
 relay's): its ``cleanup_ctx`` runs after theirs, and owns the task that follows the notices.
 """
 
@@ -23,9 +23,8 @@ def setup_playback(app: web.Application, *, ttl: float = 5.0) -> None:
     """Add the gate to a node app built by ``create_app`` (after ``setup_moderation`` and ``setup_chat``)."""
 
     async def revocations(broadcast_id: str) -> Revocations:
-        store = app[MOD_STORE]
-        epoch = await store.token_epoch(broadcast_id)
-        bans = await store.list_bans(broadcast_id)
+        epoch = await app[MOD_STORE].token_epoch(broadcast_id)
+        bans = await app[CHAT_BUS].bans(broadcast_id)
         # Timeouts are the chat's; a ban (no end) also ends playback.
         return Revocations(epoch, frozenset(b.viewer_id for b in bans if b.until is None))
 

@@ -12,6 +12,7 @@ import pytest
 
 from broadcaster.bus import (GAP, Admission, Banned, Bus, BusUnavailable, Held, MemoryBus, PresenceCount, PresenceUpdate,
                              RedisBus, open_bus)
+from tests.support.bans import ban
 from tests.broadcaster.chat_support import REDIS_URL, RedisServer, private_redis, require_redis  # noqa: F401
 
 
@@ -73,7 +74,7 @@ async def test_post_comment_orders_stores_and_publishes(bus: Bus) -> None:
 
 
 async def test_post_comment_refuses_a_banned_author_in_the_same_step(bus: Bus) -> None:
-    await bus.ban("p", "troll")
+    await bus.ban(ban("p", "troll"))
     async with bus.subscribe("{p}") as sub:
         with pytest.raises(Banned):
             await bus.post_comment("p", "{p}", comment("bad"), author_id="troll")
@@ -98,8 +99,8 @@ async def test_reaction_totals_are_atomic_with_their_message(bus: Bus) -> None:
 
 async def test_bans_held_pinned(bus: Bus) -> None:
     assert not await bus.is_banned("m", "v1")
-    await bus.ban("m", "v1")
-    await bus.ban("m", "v2", seconds=1)
+    await bus.ban(ban("m", "v1"))
+    await bus.ban(ban("m", "v2", seconds=1))
     assert await bus.is_banned("m", "v1") and await bus.is_banned("m", "v2")
     await asyncio.sleep(2.1)
     assert await bus.is_banned("m", "v1") and not await bus.is_banned("m", "v2")
@@ -141,23 +142,83 @@ async def test_address_ban_holds_for_every_identity_from_the_address(bus: Bus) -
     assert await bus.admit("m", "anon1", "addr-1") == Admission()
     assert await bus.address_of("m", "anon1") == "addr-1"
     assert await bus.address_of("m", "never") is None
-    await bus.ban("m", "anon1", None, address="addr-1")
+    await bus.ban(ban("m", "anon1", address="addr-1"))
     assert await bus.admit("m", "anon1", "addr-1") == Admission("ban", True)
     assert await bus.admit("m", "anon2", "addr-1") == Admission(None, True)  # a new identity, same address
     assert await bus.admit("m", "anon3", "addr-2") == Admission()
     with pytest.raises(Banned):
         await bus.post_comment("m", "{m}", comment("x"), author_id="anon2", address="addr-1")
     await bus.post_comment("m", "{m}", comment("y"), author_id="anon3", address="addr-2")
-    await bus.ban("m", "anon4", seconds=60)
+    await bus.ban(ban("m", "anon4", seconds=60))
     assert await bus.admit("m", "anon4", "addr-3") == Admission("timeout", False)
     # unbanning the viewer lifts the address ban it came with
     await bus.unban("m", "anon1")
     assert await bus.admit("m", "anon2", "addr-1") == Admission()
     await bus.post_comment("m", "{m}", comment("z"), author_id="anon2", address="addr-1")
     # a new ban without the address replaces the old one, address ban and all
-    await bus.ban("m", "anon1", None, address="addr-1")
-    await bus.ban("m", "anon1", None)
+    await bus.ban(ban("m", "anon1", address="addr-1"))
+    await bus.ban(ban("m", "anon1"))
     assert await bus.admit("m", "anon2", "addr-1") == Admission()
+
+
+async def test_a_ban_is_one_record_listed_with_who_why_and_until(bus: Bus) -> None:
+    """The bus keeps the whole record (the moderation store keeps none): the ban list, the exports and
+    the playback gate read it back from here."""
+    await bus.ban(ban("l", "v1", reason="abuse", address="addr-9"))
+    await bus.ban(ban("l", "v2", seconds=60, actor="moderator:ann"))
+    await bus.ban(ban("l", "v3", seconds=1))
+    await bus.ban(ban("other", "v1", actor="admin"))
+    listed = await bus.bans("l")
+    assert [(b.viewer_id, b.actor, b.reason, b.kind, b.address_key) for b in listed] == [
+        ("v1", "host", "abuse", "ban", "addr-9"), ("v2", "moderator:ann", None, "timeout", None),
+        ("v3", "host", None, "timeout", None)]
+    assert listed[1].until is not None and 58 < listed[1].until - listed[1].ts <= 60
+    await asyncio.sleep(2.1)  # the one-second timeout ends: no longer listed
+    assert [b.viewer_id for b in await bus.bans("l")] == ["v1", "v2"]
+    assert {(b.broadcast_id, b.viewer_id) for b in await bus.bans()} == {("l", "v1"), ("l", "v2"), ("other", "v1")}
+    assert await bus.unban("l", "v1") is True
+    assert await bus.unban("l", "v1") is False
+    assert [b.viewer_id for b in await bus.bans("l")] == ["v2"]
+    assert await bus.admit("l", "someone", "addr-9") == Admission()  # the address ban went with it
+
+
+async def test_embedded_bans_hold_across_a_restart_and_a_damaged_file_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "chat-bans.json"
+    first = MemoryBus(bans_path=path)
+    await first.start()
+    await first.ban(ban("b", "troll", reason="spam", address="addr-1"))
+    await first.ban(ban("b", "brief", seconds=1))
+    assert path.stat().st_mode & 0o777 == 0o600
+    await asyncio.sleep(1.1)
+    again = MemoryBus(bans_path=path)
+    await again.start()
+    assert [(b.viewer_id, b.reason, b.address_key) for b in await again.bans("b")] == [("troll", "spam", "addr-1")]
+    assert await again.admit("b", "new-identity", "addr-1") == Admission(None, True)
+    path.write_text("{not json")
+    damaged = MemoryBus(bans_path=path)
+    await damaged.start()  # starts, without them
+    assert await damaged.bans() == []
+    assert any(p.name.startswith("chat-bans.json.damaged") for p in tmp_path.iterdir())  # kept aside
+
+
+async def test_redis_ban_keys_from_before_the_record_are_still_honoured() -> None:
+    """A ban key a node from before wrote ("kind[ address]") still refuses the viewer, and unban lifts it
+    with its address ban; the node's start moves the moderation store's old records in
+    (tests/broadcaster/test_moderation_bans_once.py)."""
+    require_redis()
+    redis_bus = RedisBus(REDIS_URL, prefix=f"test:{uuid.uuid4().hex[:10]}:", retention=60)
+    await redis_bus.start()
+    r = redis_bus._redis
+    await r.set(redis_bus._key("o", "ban:old"), "ban addr-7")
+    await r.set(redis_bus._key("o", "banaddr:addr-7"), "old")
+    await r.set(redis_bus._key("o", "ban:brief"), "timeout", ex=60)
+    assert await redis_bus.admit("o", "old", "addr-x") == Admission("ban", False)
+    assert await redis_bus.admit("o", "other", "addr-7") == Admission(None, True)
+    assert await redis_bus.admit("o", "brief", "addr-y") == Admission("timeout", False)
+    assert await redis_bus.unban("o", "old") is True
+    assert await redis_bus.admit("o", "other", "addr-7") == Admission()
+    await r.delete(*[k async for k in r.scan_iter(match=redis_bus.prefix + "*")])
+    await redis_bus.close()
 
 
 async def test_cluster_secret_first_writer_wins(bus: Bus) -> None:

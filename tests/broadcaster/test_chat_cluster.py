@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from broadcaster.bus import RedisBus
-from broadcaster.chat import ChatRelay
+from broadcaster.chat import HostActions
 
 from tests.broadcaster.chat_support import (RedisServer, chat_nodes, connect, private_redis,  # noqa: F401
                                             require_redis)
@@ -57,7 +57,7 @@ async def test_comments_reactions_and_viewers_across_two_nodes(chat_nodes, clust
         host_bus = RedisBus(cluster_redis)
         await host_bus.start()
         try:
-            await ChatRelay(host_bus, "host-tool").remove_comment(bid, orders[0][2])
+            await HostActions(host_bus).remove_comment(bid, orders[0][2])
         finally:
             await host_bus.close()
         for v in everyone:

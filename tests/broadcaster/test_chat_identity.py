@@ -15,6 +15,7 @@ from broadcaster.chat.quotas import AddressLimits
 from broadcaster.chat.tokens import issue_anonymous
 from tests.broadcaster.chat_support import ChatNode, Sources, Viewer, bus_kind, chat_node, sources  # noqa: F401
 from tests.broadcaster.moderation_support import ModNode, mod_cluster, mod_kind, mod_node, mod_path  # noqa: F401
+from tests.support.bans import ban
 
 
 async def refused(viewer: Viewer, hello: dict[str, Any]) -> tuple[str, str, int | None]:
@@ -94,7 +95,7 @@ async def test_banned_identity_is_refused_and_its_other_sockets_closed(chat_node
     you = troll.events[0]["you"]
     second_tab = await chat_node.viewer(bid, name="troll", token=you["token"])
     watcher = await chat_node.viewer(bid, name="watcher")
-    await chat_node.relay.ban(bid, you["id"])
+    await chat_node.relay.host.ban(ban(bid, you["id"]))
     for tab in (troll, second_tab):
         assert (await tab.expect("error"))["code"] == "banned"
         assert await tab.closed() == 4003
@@ -110,7 +111,7 @@ async def test_timed_out_identity_may_read_but_not_post_after_reconnecting(chat_
     quiet = await chat_node.viewer(bid, name="quiet")
     you = quiet.events[0]["you"]
     watcher = await chat_node.viewer(bid, name="watcher")
-    await chat_node.relay.ban(bid, you["id"], seconds=60)
+    await chat_node.relay.host.ban(ban(bid, you["id"], seconds=60))
     await quiet.ws.close()
     again = await chat_node.viewer(bid, name="quiet", token=you["token"])
     await again.comment("can I?")

@@ -10,6 +10,7 @@ import aiohttp
 
 from broadcaster.chat import Action, ModerationOutcome
 from tests.broadcaster.chat_support import ChatNode, Viewer, bus_kind, chat_node  # noqa: F401  (fixtures)
+from tests.support.bans import ban
 
 
 async def test_comment_reaches_every_viewer_in_order(chat_node: ChatNode) -> None:
@@ -33,10 +34,10 @@ async def test_history_on_join_excludes_removed_and_is_bounded(chat_node: ChatNo
     b = await chat_node.create_broadcast()
     alice = await chat_node.viewer(b["id"], name="alice")
     for i in range(55):
-        await chat_node.relay.publish_comment(b["id"], _comment(f"c{i}"))
+        await chat_node.relay.host.publish_comment(b["id"], _comment(f"c{i}"))
     got = await alice.comments_until(55)
     removed = got[53]["id"]
-    assert await chat_node.relay.remove_comment(b["id"], removed)
+    assert await chat_node.relay.host.remove_comment(b["id"], removed)
     assert (await alice.expect("comment_removed"))["id"] == removed
     history = (await chat_node.viewer(b["id"], name="late")).events[0]
     texts = [c["text"] for c in history["comments"]]
@@ -225,11 +226,11 @@ async def test_moderation_outcomes(chat_node: ChatNode) -> None:
     assert (await other.expect("comment"))["text"] == "plain"  # nothing held/rejected was shown
     assert not other.errors()
     # approval publishes the held comment exactly once, everywhere
-    held_ids = {h.id for h in await chat_node.relay.list_held(b["id"])}
+    held_ids = {h["held_id"] for h in await chat_node.relay.host.list_held(b["id"])}
     assert held["held_id"] in held_ids and len(held_ids) == 2
-    published = await chat_node.relay.publish_held(b["id"], held["held_id"])
+    published = await chat_node.relay.host.publish_held(b["id"], held["held_id"])
     assert published is not None and published["text"] == "please hold this"
-    assert await chat_node.relay.publish_held(b["id"], held["held_id"]) is None
+    assert await chat_node.relay.host.publish_held(b["id"], held["held_id"]) is None
     shown = await other.expect("comment")
     assert shown["text"] == "please hold this" and shown["author"]["name"] == "author"
     assert "reason" not in shown
@@ -242,8 +243,8 @@ async def test_ban_pin_and_remove(chat_node: ChatNode) -> None:
     other = await chat_node.viewer(b["id"], name="other")
     await troll.comment("first")
     first = await other.expect("comment")
-    await chat_node.relay.ban(b["id"], first["author"]["id"])
-    assert await chat_node.relay.is_banned(b["id"], first["author"]["id"])
+    await chat_node.relay.host.ban(ban(b["id"], first["author"]["id"]))
+    assert await chat_node.relay.host.is_banned(b["id"], first["author"]["id"])
     # the ban closes the troll's socket, and its identity cannot come back
     err = await troll.expect("error")
     assert (err["code"], err["message"]) == ("banned", "you are banned from this chat")
@@ -252,16 +253,16 @@ async def test_ban_pin_and_remove(chat_node: ChatNode) -> None:
     await again.send({"type": "hello", "name": "troll", "token": identity})
     assert (await again.expect("error"))["code"] == "banned"
     assert await again.closed() == 4003
-    await chat_node.relay.remove_comment(b["id"], first["id"])
+    await chat_node.relay.host.remove_comment(b["id"], first["id"])
     assert (await other.expect("comment_removed"))["id"] == first["id"]
-    await chat_node.relay.set_pinned(b["id"], {**first, "text": "pinned text"})
+    await chat_node.relay.host.set_pinned(b["id"], {**first, "text": "pinned text"})
     pinned = await other.expect("pinned")
     assert pinned["comment"]["text"] == "pinned text" and pinned["comment"]["id"] == first["id"]
     newcomer = await chat_node.viewer(b["id"], name="new")
     assert (await newcomer.expect("pinned")) == {"type": "pinned", "comment": pinned["comment"]}
-    await chat_node.relay.set_pinned(b["id"], None)
+    await chat_node.relay.host.set_pinned(b["id"], None)
     assert (await other.expect("pinned"))["comment"] is None
-    await chat_node.relay.unban(b["id"], first["author"]["id"])
+    await chat_node.relay.host.unban(b["id"], first["author"]["id"])
     back = await chat_node.viewer(b["id"], name="troll", token=identity)
     assert back.events[0]["you"]["id"] == first["author"]["id"]
     await back.comment("third")
@@ -336,7 +337,7 @@ async def test_groups_written_in_turn_each_get_every_event_once_in_order(bus_kin
         assert [node.relay.every(n) for n in (2, 3, 5, 9)] == [1, 2, 3, 5]
         assert sorted(len(g) for g in room.groups)[-6:] == [0, 1, 1, 1, 1, 1]  # spread out
         for i in range(20):
-            await node.relay.publish_comment(b["id"], _comment(f"c{i}"))
+            await node.relay.host.publish_comment(b["id"], _comment(f"c{i}"))
             if i == 9:
                 await viewers[0].send({"type": "react", "kind": "like"})
                 # joins mid-stream: what it misses live is in its history, nothing twice
@@ -368,7 +369,7 @@ async def test_viewers_joining_one_after_the_other_share_a_group_in_runs(bus_kin
         assert sorted(len(g) for g in room.groups if g) == [1, 3, 3, 3]
         members = [sorted(v.name for v in g) for g in room.groups if g]
         assert sorted(members) == sorted([["v0", "v1", "v2"], ["v3", "v4", "v5"], ["v6", "v7", "v8"], ["v9"]])
-        await node.relay.publish_comment(b["id"], _comment("to all"))
+        await node.relay.host.publish_comment(b["id"], _comment("to all"))
         for v in viewers:
             assert [c["text"] for c in await v.comments_until(1)] == ["to all"]
             await v.ws.close()

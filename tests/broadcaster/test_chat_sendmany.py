@@ -248,14 +248,14 @@ async def test_a_socket_that_falls_behind_gets_every_comment_once_in_order(
     posted = 0
     # until bytes wait on the transport (the socket no longer takes a whole batch) ...
     while viewer.transport.get_write_buffer_size() == 0:
-        await relay.publish_comment(b["id"], new_comment(author, f"{posted} " + "y" * 400, False))
+        await relay.host.publish_comment(b["id"], new_comment(author, f"{posted} " + "y" * 400, False))
         posted += 1
         if posted % 20 == 0:
             await asyncio.sleep(0.15)  # let a few batches go out
         assert posted < 5000, "the socket never filled"
     # ... and some more batches queue behind them
     for _ in range(30):
-        await relay.publish_comment(b["id"], new_comment(author, f"{posted} " + "z" * 400, False))
+        await relay.host.publish_comment(b["id"], new_comment(author, f"{posted} " + "z" * 400, False))
         posted += 1
     await asyncio.sleep(0.5)
     assert not viewer.closed and viewer.transport.get_write_buffer_size() > 0
@@ -271,7 +271,7 @@ async def test_a_socket_that_falls_behind_gets_every_comment_once_in_order(
     marker = proto.event("marker", after=posted)
     relay.fanout.write([viewer], proto.text_frame(marker))
     for _ in range(5):
-        await relay.publish_comment(b["id"], new_comment(author, f"{posted} " + "w" * 400, False))
+        await relay.host.publish_comment(b["id"], new_comment(author, f"{posted} " + "w" * 400, False))
         posted += 1
     loop = asyncio.get_running_loop()
     events: list[dict[str, Any]] = []

@@ -51,7 +51,7 @@ async def test_stalled_viewer_is_dropped_before_the_bound(chat_node: ChatNode) -
     sent = 0
     while relay.metrics.slow_dropped._value.get() == 0:
         for _ in range(100):
-            await relay.publish_comment(b["id"], new_comment({"id": "v_host", "name": "host"}, text, False))
+            await relay.host.publish_comment(b["id"], new_comment({"id": "v_host", "name": "host"}, text, False))
             sent += 1
         # drain the healthy viewer as we go, like a real client
         await healthy.comments_until(sent, timeout=10)
@@ -61,7 +61,7 @@ async def test_stalled_viewer_is_dropped_before_the_bound(chat_node: ChatNode) -
     assert len(relay.rooms[b["id"]].viewers) == 1
     # the others keep receiving
     for _ in range(50):
-        await relay.publish_comment(b["id"], new_comment({"id": "v_host", "name": "host"}, "after", False))
+        await relay.host.publish_comment(b["id"], new_comment({"id": "v_host", "name": "host"}, "after", False))
     got = await healthy.comments_until(sent + 50, timeout=10)
     assert [c["text"] for c in got[-50:]] == ["after"] * 50
     assert [c["seq"] for c in got] == sorted(c["seq"] for c in got)

@@ -7,6 +7,7 @@ import pytest
 
 from broadcaster.chat.tokens import issue, verify_any
 from tests.broadcaster.chat_support import ChatNode
+from tests.support.bans import ban
 
 pytestmark = pytest.mark.browser
 
@@ -43,13 +44,13 @@ async def test_comment_markup_is_shown_as_text(browser, tmp_path, aiohttp_client
 
     # removal everywhere: the element goes away by data-comment-id
     comment_id = await second.get_attribute("data-comment-id")
-    await node.relay.remove_comment(b["id"], comment_id)
+    await node.relay.host.remove_comment(b["id"], comment_id)
     await page.wait_for_function("(id) => !document.querySelector(`li[data-comment-id='${id}']`)", arg=comment_id)
     assert await page.locator("#comments li").count() == 1
 
     # pinned, viewers, reactions
     first_id = await li.get_attribute("data-comment-id")
-    await node.relay.set_pinned(b["id"], {"id": first_id, "text": XSS, "author": {"id": "v", "name": "host"}})
+    await node.relay.host.set_pinned(b["id"], {"id": first_id, "text": XSS, "author": {"id": "v", "name": "host"}})
     await page.wait_for_function("!document.getElementById('pinned').hidden")
     assert (await page.locator("#pinned").text_content()).endswith(XSS)
     await page.wait_for_function("document.getElementById('viewers').textContent === '2 viewers'")
@@ -93,7 +94,7 @@ async def test_watch_page_keeps_its_anonymous_identity(browser, tmp_path, aiohtt
     assert (await other.evaluate("window.onairChat.you"))["id"] != you["id"]
 
     # banned: every tab says so and stops reconnecting; a reload does not make a new viewer of it
-    await node.relay.ban(bid, you["id"])
+    await node.relay.host.ban(ban(bid, you["id"]))
     for p in (page, tab):
         await p.wait_for_function("window.onairChat.banned === true")
         assert await p.locator("#chat-status").text_content() == "You are banned from this chat."

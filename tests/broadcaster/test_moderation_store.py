@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from moderation.store import (ArchivedComment, AuditEntry, BanRecord, ModerationStore, ModeratorGrant, hash_token,
+from moderation.store import (ArchivedComment, AuditEntry, ModerationStore, ModeratorGrant, hash_token,
                               open_store)
 from moderation.store_sqlite import SqliteModerationStore
 from tests.broadcaster.chat_support import require_redis
@@ -41,20 +41,6 @@ async def test_settings_round_trip(store: ModerationStore) -> None:
     await store.put_settings("b1", {"strictness": "high", "blocked_terms": ["x*"]})
     assert await store.get_settings("b1") == {"strictness": "high", "blocked_terms": ["x*"]}
     assert await store.get_settings("b2") is None
-
-
-async def test_bans_and_expired_timeouts(store: ModerationStore) -> None:
-    now = time.time()
-    await store.put_ban(BanRecord("b1", "v1", None, "host", "abuse", now))
-    await store.put_ban(BanRecord("b1", "v2", now + 60, "host", None, now + 1))
-    await store.put_ban(BanRecord("b1", "v3", now - 1, "host", None, now + 2))  # already over
-    await store.put_ban(BanRecord("b2", "v1", None, "admin", None, now + 3))
-    assert [(b.viewer_id, b.until is None) for b in await store.list_bans("b1")] == [("v1", True), ("v2", False)]
-    assert [(b.broadcast_id, b.viewer_id) for b in await store.list_bans()] == [("b1", "v1"), ("b1", "v2"),
-                                                                                 ("b2", "v1")]
-    assert await store.delete_ban("b1", "v1") is True
-    assert await store.delete_ban("b1", "v1") is False
-    assert [b.viewer_id for b in await store.list_bans("b1")] == ["v2"]
 
 
 async def test_viewer_token_epochs_only_go_up_one_at_a_time(store: ModerationStore) -> None:
