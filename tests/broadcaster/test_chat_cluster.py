@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 from collections.abc import Iterator
 
 import aiohttp
@@ -138,7 +139,8 @@ async def test_redis_restart_both_nodes_reconnect(chat_nodes, private_redis: Red
         delivered_ab = delivered_ba = False
         i = 0
         while not (delivered_ab and delivered_ba):
-            assert time.monotonic() - back < 5.0, "comments did not flow again within 5 s"
+            assert time.monotonic() - back < 5.0, (f"comments did not flow again within 5 s (a->b {delivered_ab}, "
+                                                   f"b->a {delivered_ba}); node logs:\n{_tail(node_a, node_b)}")
             i += 1
             if not delivered_ab:
                 await alice.comment(f"a after {i}")
@@ -158,4 +160,10 @@ async def test_redis_restart_both_nodes_reconnect(chat_nodes, private_redis: Red
                             delivered_ba = True
         assert not alice.ws.closed and not bob.ws.closed  # viewers stayed connected
     assert node_a.alive() and node_b.alive()
-    assert "Traceback" not in node_a.log() + node_b.log()
+    logs = node_a.log() + node_b.log()
+    assert "Traceback" not in logs, logs[max(0, logs.index("Traceback") - 500):][:4000]
+
+
+def _tail(*nodes: Any) -> str:
+    """The last lines of each node's log (what a failure needs to be understood)."""
+    return "\n".join(f"--- {i}\n" + "\n".join(node.log().splitlines()[-40:]) for i, node in enumerate(nodes))
