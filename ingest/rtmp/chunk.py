@@ -97,13 +97,11 @@ class ChunkDecoder:
 
     def __init__(self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_buffered: int | None = None, max_chunk_size: int = MAX_CHUNK_SIZE) -> None:
-        if max_message_size < 1:
-            raise ValueError("max_message_size must be positive")
-        self.max_message_size = max_message_size
-        self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
-        self.max_chunk_size = max_chunk_size
+        self.max_message_size = self.max_buffered = 0
         #: said after a limit in the errors (why the limit is what it is)
         self.limit_note = ""
+        self.set_limits(max_message_size, max_buffered)
+        self.max_chunk_size = max_chunk_size
         #: stop parsing after each command message (the rest stays buffered, ``stopped`` is set):
         #: the caller may change the limits before the next feed (``feed(b"")`` goes on)
         self.stop_after_commands = False
@@ -321,17 +319,6 @@ class ChunkEncoder:
     def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
         self.chunk_size = validate_chunk_size(chunk_size)
         self._streams: dict[int, _OutState] = {}
-
-    def set_limits(self, max_message_size: int, max_buffered: int | None = None, note: str = "") -> None:
-        """Change the message size bounds from the next message header on (``note`` ends their errors).
-
-        Messages already being assembled keep the length they announced.
-        """
-        if max_message_size < 1:
-            raise ValueError("max_message_size must be positive")
-        self.max_message_size = max_message_size
-        self.max_buffered = max_buffered if max_buffered is not None else 2 * max_message_size
-        self.limit_note = note
 
     def set_chunk_size(self, size: int) -> None:
         """Use ``size`` from now on (send the Set Chunk Size message first)."""
