@@ -1,6 +1,6 @@
 """Train the hate model (moderation/hatemodel/hate_model.json.gz) and measure it honestly.
 
-    python -m moderation.training.train_hate_model [DATA_DIR] [--cv-only] [--out FILE]
+    python -m moderation.training.train_hate_model [DATA_DIR] [--cv-only] [--by-functionality] [--out FILE]
 
 Data: the developers' half in DATA_DIR (default ../shared/moderation):
 `hatecheck_dev.csv` (HateCheck, Röttger et al. 2021) and `mhc/*.csv`
@@ -58,7 +58,8 @@ from ..hatemodel.model import MODEL_PATH, HateModel
 from .data import LANGUAGE_FILES, Case, default_data_dir, fold_of, load_cases
 from .identities import EXTRA_IDENTITIES
 
-__all__ = ["learn_fillers", "fit", "cross_validate", "fold_models", "load_lexicon", "main", "K", "HOLD_AT"]
+__all__ = ["learn_fillers", "fit", "cross_validate", "held_out_verdicts", "blocked_by_functionality", "fold_models",
+           "load_lexicon", "main", "K", "HOLD_AT"]
 
 K = 5
 L2 = 1e-4
@@ -239,14 +240,21 @@ def fold_models(cases: Sequence[Case], k: int = K,
     return out
 
 
-def cross_validate(cases: Sequence[Case], k: int = K,
-                   oof: tuple[list[HateModel], list[float]] | None = None) -> dict[str, dict[str, float]]:
-    """Template-held-out figures of the model alone, per language, at each fold's per-language thresholds."""
+def held_out_verdicts(cases: Sequence[Case], k: int = K,
+                      oof: tuple[list[HateModel], list[float]] | None = None) -> list[bool]:
+    """Per case, whether the model that did not see its template holds it (at that fold's thresholds)."""
     oof = oof or out_of_fold(cases, k)
     models = fold_models(cases, k, oof)
+    return [s >= models[fold_of(c.key, k)].hold_at(c.lang) for c, s in zip(cases, oof[1])]
+
+
+def cross_validate(cases: Sequence[Case], k: int = K,
+                   oof: tuple[list[HateModel], list[float]] | None = None,
+                   verdicts: Sequence[bool] | None = None) -> dict[str, dict[str, float]]:
+    """Template-held-out figures of the model alone, per language, at each fold's per-language thresholds."""
+    verdicts = verdicts if verdicts is not None else held_out_verdicts(cases, k, oof)
     per: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for c, s in zip(cases, oof[1]):
-        held = s >= models[fold_of(c.key, k)].hold_at(c.lang)
+    for c, held in zip(cases, verdicts):
         d = per[c.lang]
         d["hateful stopped" if c.hateful else "non-hateful blocked"].append(held)
         if c.functionality.startswith("spell_"):
@@ -254,6 +262,15 @@ def cross_validate(cases: Sequence[Case], k: int = K,
         if c.functionality.startswith("threat_"):
             d["threats blocked"].append(held)
     return {lang: {name: round(sum(v) / len(v), 3) for name, v in d.items()} for lang, d in per.items()}
+
+
+def blocked_by_functionality(cases: Sequence[Case], verdicts: Sequence[bool]) -> dict[str, dict[str, float]]:
+    """Non-hateful functionality -> language -> share held (what the non-hateful blocked figure is made of)."""
+    per: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for c, held in zip(cases, verdicts):
+        if not c.hateful:
+            per[c.functionality][c.lang].append(held)
+    return {f: {lang: round(sum(v) / len(v), 3) for lang, v in sorted(d.items())} for f, d in sorted(per.items())}
 
 
 def write_model(model: HateModel, path: str) -> None:
@@ -268,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="train_hate_model")
     p.add_argument("data_dir", nargs="?", default=default_data_dir())
     p.add_argument("--cv-only", action="store_true", help="measure, do not write a model")
+    p.add_argument("--by-functionality", action="store_true",
+                   help="also print, per non-hateful functionality and language, the share held on unseen templates")
     p.add_argument("--out", default=MODEL_PATH)
     args = p.parse_args(argv)
     try:
@@ -277,13 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     t0 = time.time()
     oof = out_of_fold(cases)
-    cv = cross_validate(cases, K, oof)
+    verdicts = held_out_verdicts(cases, K, oof)
+    cv = cross_validate(cases, K, verdicts=verdicts)
     print(f"template-held-out {K}-fold CV, per-language thresholds for {TARGET_RECALL} of unseen hateful cases "
           f"({time.time() - t0:.0f} s)")
     cols = ["hateful stopped", "non-hateful blocked", "spelling variations stopped", "threats blocked"]
     print(f"{'lang':6}" + "".join(f"{c:>30}" for c in cols))
     for lang, d in cv.items():
         print(f"{lang:6}" + "".join(f"{d.get(c, float('nan')):>30.3f}" for c in cols))
+    if args.by_functionality:
+        by = blocked_by_functionality(cases, verdicts)
+        langs = sorted({lang for d in by.values() for lang in d})
+        print("\nnon-hateful held on unseen templates, per functionality")
+        print(f"{'functionality':20}" + "".join(f"{lang:>7}" for lang in langs))
+        for func, d in by.items():
+            print(f"{func:20}" + "".join(f"{d[lang]:7.2f}" if lang in d else f"{'-':>7}" for lang in langs))
     if args.cv_only:
         return 0
     model = train(cases, {"version": 2, "hold_at": HOLD_AT, "thresholds": thresholds(cases, oof[1]), "cv": cv,

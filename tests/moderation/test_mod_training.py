@@ -5,7 +5,7 @@ from pathlib import Path
 
 from moderation.hatemodel import HateModel, Masker, features
 from moderation.training import train_hate_model as T
-from moderation.training.data import LANGUAGE_FILES, fold_of, load_cases
+from moderation.training.data import LANGUAGE_FILES, Case, fold_of, load_cases
 
 GROUPS = ["painters", "sailors", "bakers", "poets", "drummers"]
 HATEFUL = ["I loathe all {g}.", "{g} are filthy vermin.", "Every one of the {g} should be thrown out."]
@@ -58,6 +58,16 @@ def test_trained_model_separates_and_round_trips(tmp_path: Path) -> None:
     again = HateModel.load(str(out))
     assert again.score("I loathe all bakers.") == model.score("I loathe all bakers.")
     assert model.lexicon is not None and again.lexicon.entries == model.lexicon.entries  # AFINN, in the file
+
+
+def test_blocked_by_functionality_counts_non_hateful_cases_only() -> None:
+    cases = [Case("de", "x", False, "ident_pos_nh", 0, ("ident_pos_nh", 0)),
+             Case("de", "y", False, "ident_pos_nh", 0, ("ident_pos_nh", 0)),
+             Case("fr", "z", False, "ident_pos_nh", 1, ("ident_pos_nh", 0)),
+             Case("de", "w", False, "counter_ref_nh", 2, ("counter_ref_nh", 0)),
+             Case("de", "v", True, "derog_h", 3, ("derog_h", 0))]
+    by = T.blocked_by_functionality(cases, [True, False, True, False, True])
+    assert by == {"counter_ref_nh": {"de": 0.0}, "ident_pos_nh": {"de": 0.5, "fr": 1.0}}
 
 
 def test_cli_reports_a_missing_data_folder(tmp_path: Path, capsys) -> None:
