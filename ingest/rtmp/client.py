@@ -21,17 +21,18 @@ stream, AMF0): they are bounded the same way.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ingest import flv
 from ingest.media import MediaKind, MediaUnit
 from ingest.rtmp import amf0
 from ingest.rtmp import messages as msg
-from ingest.rtmp.chunk import ChunkDecoder, ChunkEncoder, RtmpMessage
-from ingest.rtmp.control import CONTROL_TYPES, Control
+from ingest.rtmp.chunk import ChunkDecoder, RtmpMessage
+from ingest.rtmp.control import CONTROL_TYPES
 from ingest.rtmp.errors import CommandError
 from ingest.rtmp.handshake import ClientHandshake
+from ingest.rtmp.outbox import Outbox, Step
 
 #: Our outgoing chunk size (what OBS uses): fewer chunk headers than the default 128.
 OUT_CHUNK_SIZE = 4096
@@ -82,11 +83,8 @@ class StreamClosed:
 
 ClientEvent = PublishStarted | Rejected | StreamClosed
 
-
-@dataclass(slots=True)
-class ClientStep:
-    data: bytes = b""
-    events: list[ClientEvent] = field(default_factory=list)
+#: What receive() returns: the bytes to write, and what happened.
+ClientStep = Step[ClientEvent]
 
 
 class RtmpClientSession:
@@ -106,11 +104,9 @@ class RtmpClientSession:
         self.stream_id = 0
         self._handshake = handshake or ClientHandshake()
         self._decoder = ChunkDecoder(max_message_size=MAX_SERVER_MESSAGE)
-        self._encoder = ChunkEncoder()
         self._out_chunk_size = out_chunk_size
-        self._control = Control()  # acks per the destination's Window Ack Size, ping responses
-        self._out = bytearray()
-        self._events: list[ClientEvent] = []
+        # what to write (acks per the destination's Window Ack Size, ping responses included) and the events
+        self._out: Outbox[ClientEvent] = Outbox()
         #: bytes of media messages produced (what /metrics and the API count as sent)
         self.media_bytes = 0
 
@@ -131,12 +127,12 @@ class RtmpClientSession:
         if self.state is ClientState.HANDSHAKE:
             c2 = self._handshake.feed(data)
             if not self._handshake.done:
-                return self._take()
-            self._out += c2
+                return self._out.take()
+            self._out.write(c2)
             self.state = ClientState.CONNECTING
-            self._send(msg.set_chunk_size(self._out_chunk_size))
-            self._encoder.set_chunk_size(self._out_chunk_size)
-            self._send(msg.command("connect", _TX_CONNECT, {
+            self._out.send(msg.set_chunk_size(self._out_chunk_size))
+            self._out.encoder.set_chunk_size(self._out_chunk_size)
+            self._out.send(msg.command("connect", _TX_CONNECT, {
                 "app": self.app, "type": "nonprivate", "flashVer": FLASH_VER,
                 "swfUrl": self.tc_url, "tcUrl": self.tc_url}))
             data = self._handshake.take_rest()
@@ -144,15 +140,15 @@ class RtmpClientSession:
             if self.state is ClientState.CLOSED:
                 break
             self._handle(message)
-        self._maybe_ack()
-        return self._take()
+        self._out.ack(self._decoder.bytes_received)
+        return self._out.take()
 
     def metadata(self, values: dict[str, Any]) -> bytes:
         """``@setDataFrame onMetaData`` for the destination (codec ids, size, rate)."""
         self._require_publishing()
         message = RtmpMessage(CSID_DATA, msg.DATA_AMF0, self.stream_id, 0, amf0.encode(
             "@setDataFrame", "onMetaData", amf0.EcmaArray(values)))
-        return self._encoder.encode(message)
+        return self._out.encoder.encode(message)
 
     def send_unit(self, unit: MediaUnit, timestamp: int) -> bytes:
         """The chunks of one media message carrying ``unit`` at ``timestamp`` (ms, the caller's clock)."""
@@ -163,14 +159,14 @@ class RtmpClientSession:
         else:
             message = RtmpMessage(CSID_AUDIO, msg.AUDIO, self.stream_id, timestamp, body)
         self.media_bytes += len(body)
-        return self._encoder.encode(message)
+        return self._out.encoder.encode(message)
 
     def finish(self) -> bytes:
         """End the publish cleanly: FCUnpublish, deleteStream.  The session is closed after it."""
         out = b""
         if self.state is ClientState.PUBLISHING:
-            out += self._encoder.encode(msg.command("FCUnpublish", 0.0, None, self._stream_name))
-            out += self._encoder.encode(msg.command("deleteStream", 0.0, None, float(self.stream_id)))
+            out += self._out.encoder.encode(msg.command("FCUnpublish", 0.0, None, self._stream_name))
+            out += self._out.encoder.encode(msg.command("deleteStream", 0.0, None, float(self.stream_id)))
         self.state = ClientState.CLOSED
         return out
 
@@ -180,30 +176,14 @@ class RtmpClientSession:
         if self.state is not ClientState.PUBLISHING:
             raise RuntimeError(f"media before the publish was accepted (state {self.state.value})")
 
-    def _take(self) -> ClientStep:
-        step = ClientStep(bytes(self._out), self._events)
-        self._out = bytearray()
-        self._events = []
-        return step
-
-    def _send(self, message: RtmpMessage) -> None:
-        self._out += self._encoder.encode(message)
-
     def _reject(self, code: str, description: str) -> None:
-        self._events.append(Rejected(code, description))
+        self._out.emit(Rejected(code, description))
         self.state = ClientState.CLOSED
-
-    def _maybe_ack(self) -> None:
-        ack = self._control.ack_due(self._decoder.bytes_received)
-        if ack is not None:
-            self._send(ack)
 
     def _handle(self, message: RtmpMessage) -> None:
         t = message.type_id
         if t in CONTROL_TYPES:
-            reply = self._control.answer(message)
-            if reply is not None:
-                self._send(reply)
+            self._out.answer_control(message)
         elif t in (msg.COMMAND_AMF0, msg.COMMAND_AMF3):
             self._command(msg.parse_command(message))
         # chunk size / abort are applied by the decoder; acks, bandwidth, data and media need nothing
@@ -216,16 +196,16 @@ class RtmpClientSession:
         elif cmd.name == "_result":
             if cmd.transaction_id == _TX_CONNECT and self.state is ClientState.CONNECTING:
                 self.state = ClientState.CREATING
-                self._send(msg.command("releaseStream", _TX_RELEASE, None, self._stream_name))
-                self._send(msg.command("FCPublish", _TX_FCPUBLISH, None, self._stream_name))
-                self._send(msg.command("createStream", _TX_CREATE, None))
+                self._out.send(msg.command("releaseStream", _TX_RELEASE, None, self._stream_name))
+                self._out.send(msg.command("FCPublish", _TX_FCPUBLISH, None, self._stream_name))
+                self._out.send(msg.command("createStream", _TX_CREATE, None))
             elif cmd.transaction_id == _TX_CREATE and self.state is ClientState.CREATING:
                 stream_id = cmd.args[0] if cmd.args else None
                 if not isinstance(stream_id, float) or not 0 < stream_id < 1 << 32 or stream_id != int(stream_id):
                     raise CommandError(f"createStream answered with stream id {stream_id!r}", "bad_command")
                 self.stream_id = int(stream_id)
                 self.state = ClientState.PUBLISH_PENDING
-                self._send(msg.command("publish", 0.0, None, self._stream_name, "live",
+                self._out.send(msg.command("publish", 0.0, None, self._stream_name, "live",
                                        csid=CSID_DATA, stream_id=self.stream_id))
         elif cmd.name == "onStatus":
             info = _info(cmd)
@@ -235,10 +215,10 @@ class RtmpClientSession:
                 self._reject(code or "error", str(info.get("description") or code))
             elif code == "NetStream.Publish.Start" and self.state is ClientState.PUBLISH_PENDING:
                 self.state = ClientState.PUBLISHING
-                self._events.append(PublishStarted(self.stream_id))
+                self._out.emit(PublishStarted(self.stream_id))
             elif code in ("NetStream.Unpublish.Success", "NetStream.Publish.Idle") and self.publishing:
                 self.state = ClientState.CLOSED
-                self._events.append(StreamClosed(code))
+                self._out.emit(StreamClosed(code))
         # onBWDone, onFCPublish, _checkbw ... need no answer
 
     def _pending(self) -> str:

@@ -4,10 +4,11 @@ the :class:`Step` (bytes to write back + events) each call returns.  Frozen data
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ingest.media import MediaUnit
+from ingest.rtmp import outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,5 @@ class Refused:
 Event = Connected | PublishRequested | MetadataReceived | UnitReceived | Unpublished | Refused
 
 
-@dataclass(slots=True)
-class Step:
-    """The result of feeding bytes: what to send, and what happened."""
-
-    data: bytes = b""
-    events: list[Event] = field(default_factory=list)
+#: The result of feeding bytes: what to send, and what happened.
+Step = outbox.Step[Event]

@@ -21,8 +21,8 @@ import enum
 from ingest.flv import UnsupportedCodec, parse_audio_body, parse_video_body
 from ingest.rtmp import messages as msg
 from ingest.rtmp.amf0 import EcmaArray
-from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE, ChunkDecoder, ChunkEncoder, RtmpMessage
-from ingest.rtmp.control import CONTROL_TYPES, Control
+from ingest.rtmp.chunk import DEFAULT_MAX_MESSAGE_SIZE, ChunkDecoder, RtmpMessage
+from ingest.rtmp.control import CONTROL_TYPES
 from ingest.rtmp.errors import CommandError, HandshakeError, RtmpProtocolError
 from ingest.rtmp.events import (
     Connected,
@@ -35,6 +35,7 @@ from ingest.rtmp.events import (
     Unpublished,
 )
 from ingest.rtmp.handshake import ServerHandshake
+from ingest.rtmp.outbox import Outbox
 
 #: Our outgoing chunk size (fewer chunk headers than the default 128).
 OUT_CHUNK_SIZE = 4096
@@ -106,14 +107,12 @@ class RtmpSession:
                                      " before the publish is accepted")
             # one command at a time, so the publish raises the bound before what follows it is read
             self._decoder.stop_after_commands = True
-        self._encoder = ChunkEncoder()
         self._out_chunk_size = out_chunk_size
         self._window_ack_size = window_ack_size
-        self._control = Control()  # acks per the client's Window Ack Size, ping responses
         self._publish_stream_id = PUBLISH_STREAM_ID
         self._bytes_in = 0
-        self._out = bytearray()
-        self._events: list[Event] = []
+        # what to write back (acks per the client's Window Ack Size, ping responses included) and the events
+        self._out: Outbox[Event] = Outbox()
 
     # -- public API --------------------------------------------------------
 
@@ -146,9 +145,9 @@ class RtmpSession:
             return Step()  # answered a refusal; ignore what is still in flight
         self._bytes_in += len(data)
         if self.state is SessionState.HANDSHAKE:
-            self._out += self._handshake.feed(data)
+            self._out.write(self._handshake.feed(data))
             if not self._handshake.done:
-                return self._take()
+                return self._out.take()
             self.state = SessionState.CONNECTING
             data = self._handshake.take_rest()
         decoder = self._decoder
@@ -161,8 +160,8 @@ class RtmpSession:
             if not decoder.stopped or self.state is SessionState.CLOSED:
                 break
             messages = decoder.feed(b"")  # the rest of this read, under the limits now in force
-        self._maybe_ack()
-        return self._take()
+        self._out.ack(decoder.bytes_received)
+        return self._out.take()
 
     def eof(self) -> None:
         """The client closed its side; raise if it stopped mid-handshake or mid-chunk.
@@ -182,36 +181,22 @@ class RtmpSession:
             raise RuntimeError(f"accept_publish() in state {self.state.value}")
         self.state = SessionState.PUBLISHING
         self.accepted = True
-        self._send(msg.stream_begin(self._publish_stream_id))
-        self._send(msg.on_status(self._publish_stream_id, "status", "NetStream.Publish.Start",
+        self._out.send(msg.stream_begin(self._publish_stream_id))
+        self._out.send(msg.on_status(self._publish_stream_id, "status", "NetStream.Publish.Start",
                                  f"{self.stream_key} is now published.", details=self.stream_key))
-        return bytes(self._take().data)
+        return self._out.take().data
 
     def refuse_publish(self, code: str, description: str) -> bytes:
         """The hub refused: answer an error onStatus; the session is closed."""
-        self._send(msg.on_status(self._publish_stream_id, "error", publish_refusal_status(code), description))
+        self._out.send(msg.on_status(self._publish_stream_id, "error", publish_refusal_status(code), description))
         self.state = SessionState.CLOSED
-        return bytes(self._take().data)
+        return self._out.take().data
 
     # -- internals ---------------------------------------------------------
 
-    def _take(self) -> Step:
-        step = Step(bytes(self._out), self._events)
-        self._out = bytearray()
-        self._events = []
-        return step
-
-    def _send(self, message: RtmpMessage) -> None:
-        self._out += self._encoder.encode(message)
-
     def _refuse(self, code: str, description: str) -> None:
-        self._events.append(Refused(code, description))
+        self._out.emit(Refused(code, description))
         self.state = SessionState.CLOSED
-
-    def _maybe_ack(self) -> None:
-        ack = self._control.ack_due(self._decoder.bytes_received)
-        if ack is not None:
-            self._send(ack)
 
     def _handle(self, message: RtmpMessage) -> None:
         t = message.type_id
@@ -221,9 +206,7 @@ class RtmpSession:
         if t in (msg.SET_CHUNK_SIZE, msg.ABORT, msg.ACKNOWLEDGEMENT, msg.SET_PEER_BANDWIDTH):
             return  # chunk layer already applied them; acks and peer bandwidth need nothing
         if t in CONTROL_TYPES:
-            reply = self._control.answer(message)
-            if reply is not None:
-                self._send(reply)
+            self._out.answer_control(message)
         elif t in (msg.COMMAND_AMF0, msg.COMMAND_AMF3):
             self._command(msg.parse_command(message), message)
         elif t in (msg.DATA_AMF0, msg.DATA_AMF3):
@@ -245,18 +228,18 @@ class RtmpSession:
         if self.state is SessionState.CONNECTING:
             raise CommandError(f"command {name!r} before connect", "bad_command")
         if name == "createStream":
-            self._send(msg.result(cmd.transaction_id, None, float(self._publish_stream_id)))
+            self._out.send(msg.result(cmd.transaction_id, None, float(self._publish_stream_id)))
         elif name in ("releaseStream", "FCPublish"):
-            self._send(msg.result(cmd.transaction_id, None))
+            self._out.send(msg.result(cmd.transaction_id, None))
         elif name == "publish":
             self._publish(cmd, message.stream_id)
         elif name in ("FCUnpublish", "deleteStream", "closeStream"):
             if self.state is SessionState.PUBLISHING:
                 self.state = SessionState.CONNECTED
-                self._events.append(Unpublished("deleteStream"))
+                self._out.emit(Unpublished("deleteStream"))
         elif name == "play":
             stream = cmd.args[0] if cmd.args and isinstance(cmd.args[0], str) else ""
-            self._send(msg.on_status(message.stream_id or self._publish_stream_id, "error",
+            self._out.send(msg.on_status(message.stream_id or self._publish_stream_id, "error",
                                      "NetStream.Play.Failed", "onair does not serve RTMP playback; watch over HLS"))
             self._refuse("play", f"play of {stream[:4]}… refused: RTMP playback is not served")
         # Anything else (_checkbw, getStreamLength ...) is ignored, like nginx-rtmp does.
@@ -270,19 +253,19 @@ class RtmpSession:
         self.app = normalize_app(app) if isinstance(app, str) else ""
         encoding = obj.get("objectEncoding", 0.0)
         self.state = SessionState.CONNECTED
-        self._events.append(Connected(self.app, tc_url if isinstance(tc_url, str) else None))
+        self._out.emit(Connected(self.app, tc_url if isinstance(tc_url, str) else None))
         if self.app != self.app_name:
-            self._send(msg.error(cmd.transaction_id, None, msg.status_info(
+            self._out.send(msg.error(cmd.transaction_id, None, msg.status_info(
                 "error", "NetConnection.Connect.Rejected", f"unknown application {self.app!r}")))
             self._refuse("bad_app", f"unknown application {self.app!r}")
             return
-        self._send(msg.window_ack_size(self._window_ack_size))
-        self._send(msg.set_peer_bandwidth(self._window_ack_size, msg.LIMIT_DYNAMIC))
-        self._send(msg.set_chunk_size(self._out_chunk_size))
-        self._encoder.set_chunk_size(self._out_chunk_size)
-        self._send(msg.stream_begin(0))
-        self._send(msg.connect_result(cmd.transaction_id, float(encoding) if isinstance(encoding, float) else 0.0))
-        self._send(msg.on_bw_done())
+        self._out.send(msg.window_ack_size(self._window_ack_size))
+        self._out.send(msg.set_peer_bandwidth(self._window_ack_size, msg.LIMIT_DYNAMIC))
+        self._out.send(msg.set_chunk_size(self._out_chunk_size))
+        self._out.encoder.set_chunk_size(self._out_chunk_size)
+        self._out.send(msg.stream_begin(0))
+        self._out.send(msg.connect_result(cmd.transaction_id, float(encoding) if isinstance(encoding, float) else 0.0))
+        self._out.send(msg.on_bw_done())
 
     def _publish(self, cmd: msg.Command, stream_id: int) -> None:
         if self.state is not SessionState.CONNECTED:
@@ -291,7 +274,7 @@ class RtmpSession:
         key = stream_key_from_publish_name(name)
         self._publish_stream_id = stream_id or PUBLISH_STREAM_ID
         if not key:
-            self._send(msg.on_status(self._publish_stream_id, "error", "NetStream.Publish.BadName",
+            self._out.send(msg.on_status(self._publish_stream_id, "error", "NetStream.Publish.BadName",
                                      "publish without a stream name"))
             self._refuse("bad_key", "publish without a stream name")
             return
@@ -303,7 +286,7 @@ class RtmpSession:
             # until the hub decides, so a refused client has held at most that one read.
             self._decoder.set_limits(self._max_message_size)
             self._decoder.stop_after_commands = False
-        self._events.append(PublishRequested(key, self._publish_stream_id))
+        self._out.emit(PublishRequested(key, self._publish_stream_id))
 
     def _data(self, message: RtmpMessage) -> None:
         values = msg.decode_amf_body(message)
@@ -312,7 +295,7 @@ class RtmpSession:
         if len(values) >= 2 and values[0] == "onMetaData" and isinstance(values[1], dict):
             if self.state in _ACCEPTING:
                 metadata = dict(values[1]) if isinstance(values[1], EcmaArray) else values[1]
-                self._events.append(MetadataReceived(metadata))
+                self._out.emit(MetadataReceived(metadata))
 
     def _media(self, type_id: int, timestamp: int, body: bytes) -> None:
         if self.state not in _ACCEPTING:
@@ -322,14 +305,14 @@ class RtmpSession:
         try:
             unit = parse_video_body(timestamp, body) if type_id == msg.VIDEO else parse_audio_body(timestamp, body)
         except UnsupportedCodec as exc:
-            self._send(msg.on_status(self._publish_stream_id, "error", "NetStream.Publish.Rejected", str(exc)))
+            self._out.send(msg.on_status(self._publish_stream_id, "error", "NetStream.Publish.Rejected", str(exc)))
             self._refuse("unsupported_codec", str(exc))
             return
         except ValueError as exc:
             kind = "video" if type_id == msg.VIDEO else "audio"
             raise RtmpProtocolError(f"malformed {kind} message: {exc}", "bad_media") from None
         if unit is not None:
-            self._events.append(UnitReceived(unit))
+            self._out.emit(UnitReceived(unit))
 
     def _aggregate(self, message: RtmpMessage) -> None:
         """An aggregate message: FLV tags whose timestamps are relative to the first."""

@@ -18,7 +18,8 @@ def test_watch_page_plays_live_and_recovers_after_reconnect(node_factory, chromi
     page, errors = open_watch_page(chromium, doc["watch_url"])
     wait_playing_live(page)
     assert page.text_content("#title") == "browser"
-    # The broadcaster drops and comes back: the page says so and plays again.
+    # The broadcaster drops (stopped once the page plays) and comes back: the page says so and plays again.
+    publisher.terminate()
     publisher.wait(timeout=30)
     page.wait_for_function("() => document.getElementById('state').textContent.startsWith('reconnecting')",
                            timeout=15_000)
@@ -26,6 +27,7 @@ def test_watch_page_plays_live_and_recovers_after_reconnect(node_factory, chromi
     page.wait_for_function("() => document.getElementById('state').textContent === 'LIVE'", timeout=15_000)
     resumed = page.evaluate("document.getElementById('video').currentTime")
     page.wait_for_function(f"() => document.getElementById('video').currentTime > {resumed + 2.0}", timeout=40_000)
+    second.terminate()  # it played again: the rest of the publish shows nothing more
     second.wait(timeout=30)
     assert errors == []
     page.close()
@@ -62,6 +64,7 @@ def test_watch_page_plays_ll_hls_in_low_latency_mode_and_shows_the_latency(node_
     # and the API reports the node's publish-to-playlist delay
     delay = node.broadcast(doc["id"])["live"]["publish_to_playlist"]
     assert delay["p50"] is not None and 0 < delay["p50"] <= delay["max"]
+    publisher.terminate()  # everything is checked: the rest of the publish shows nothing more
     publisher.wait(timeout=30)
     assert errors == []
     page.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,16 +97,6 @@ async def rtmp_server(rtmp_hub: RecordingHub) -> AsyncIterator[RtmpServer]:
         yield server
     finally:
         await server.close()
-
-
-def require_tool(name: str) -> str:
-    """Path of a CLI tool; skip when absent, but fail under CI=true."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required under CI")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 class RawRtmpClient:

@@ -21,10 +21,10 @@ from tests.ingest.conftest import (
     MALFORMED,
     RecordingHub,
     RecordingSink,
-    require_tool,
     run_malformed,
     wait_until,
 )
+from tests.conftest import require_tool
 from tests.support.tls import self_signed
 
 FPS = 25

@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import m3u8
@@ -25,38 +27,41 @@ class SegmentProbe:
     first_video_is_key: bool
 
 
+@contextmanager
+def _readable(url: str, init_url: str | None) -> Iterator[str]:
+    """Where ffprobe reads a segment: the URL itself, or an fMP4 segment behind its init section in a temporary file."""
+    if init_url is None:
+        yield url
+        return
+    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as fh:
+        fh.write(fetch(init_url) + fetch(url))
+    try:
+        yield fh.name
+    finally:
+        os.unlink(fh.name)
+
+
 def probe_segment(ffprobe: str, url: str, init_url: str | None = None) -> SegmentProbe:
-    """What ffprobe reads in one segment; an fMP4 segment is probed behind its init section."""
-    if init_url is not None:
-        with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as fh:
-            fh.write(fetch(init_url) + fetch(url))
-        try:
-            probe = probe_segment(ffprobe, fh.name)
-            # A fragment's format duration counts from media time 0 (fMP4 keeps absolute
-            # timestamps); the segment's own duration is its packets' span.
-            probe.duration = _packet_span(ffprobe, fh.name)
-            return probe
-        finally:
-            os.unlink(fh.name)
-    out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_type",
-                          "-show_packets", "-select_streams", "v", "-of", "json", url],
-                         capture_output=True, timeout=30, check=True)
+    """What ffprobe reads in one segment (one ffprobe run); an fMP4 segment is probed behind its init section."""
+    with _readable(url, init_url) as path:
+        out = subprocess.run([ffprobe, "-v", "error", "-show_entries",
+                              "format=duration:stream=index,codec_type:packet=stream_index,pts_time,duration_time,flags",
+                              "-of", "json", path], capture_output=True, timeout=30, check=True)
     doc = json.loads(out.stdout)
+    kinds = {s["index"]: s["codec_type"] for s in doc.get("streams", [])}
     packets = doc.get("packets", [])
-    streams = {s["codec_type"] for s in doc.get("streams", [])}
-    # stream list with -select_streams only shows video; ask again for all stream types
-    all_streams = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=codec_type", "-of", "json", url],
-                                 capture_output=True, timeout=30, check=True)
-    streams = {s["codec_type"] for s in json.loads(all_streams.stdout).get("streams", [])}
-    return SegmentProbe(duration=float(doc["format"]["duration"]), streams=streams,
-                        first_video_is_key=bool(packets) and "K" in packets[0].get("flags", ""))
+    video = [p for p in packets if kinds.get(p["stream_index"]) == "video"]
+    if init_url is None:
+        duration = float(doc["format"]["duration"])
+    else:
+        # A fragment's format duration counts from media time 0 (fMP4 keeps absolute
+        # timestamps); the segment's own duration is its first stream's packets' span.
+        duration = _packet_span([p for p in packets if p["stream_index"] == 0])
+    return SegmentProbe(duration=duration, streams=set(kinds.values()),
+                        first_video_is_key=bool(video) and "K" in video[0].get("flags", ""))
 
 
-def _packet_span(ffprobe: str, path: str) -> float:
-    out = subprocess.run([ffprobe, "-v", "error", "-select_streams", "0", "-show_entries",
-                          "packet=pts_time,duration_time", "-of", "json", path],
-                         capture_output=True, timeout=30, check=True)
-    packets = json.loads(out.stdout).get("packets", [])
+def _packet_span(packets: list[dict[str, str]]) -> float:
     starts = [float(p["pts_time"]) for p in packets]
     ends = [float(p["pts_time"]) + float(p.get("duration_time") or 0) for p in packets]
     return max(ends) - min(starts) if packets else 0.0
