@@ -250,14 +250,9 @@ class ChunkDecoder:
                     if take == state.length:
                         # The whole message in one chunk (most audio): no assembly buffer.
                         pos += take
-                        message = RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp,
-                                              bytes(view[pos - take:pos]))
-                        messages.append(message)
-                        if message.type_id <= _MSG_ABORT:
-                            self._apply_control(message)
-                        elif self.stop_after_commands and message.type_id in _COMMANDS:
+                        if self._deliver(RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp,
+                                                     bytes(view[pos - take:pos])), messages):
                             start = pos
-                            self.stopped = True
                             break
                         continue
                     partial = state.partial = bytearray(view[pos:pos + take])
@@ -271,13 +266,9 @@ class ChunkDecoder:
                     continue
                 self._buffered -= state.length
                 state.partial = None
-                message = RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp, bytes(partial))
-                messages.append(message)
-                if message.type_id <= _MSG_ABORT:
-                    self._apply_control(message)
-                elif self.stop_after_commands and message.type_id in _COMMANDS:
+                if self._deliver(RtmpMessage(csid, state.type_id, state.stream_id, state.timestamp, bytes(partial)),
+                                 messages):
                     start = pos
-                    self.stopped = True
                     break
             else:
                 start = pos
@@ -291,6 +282,17 @@ class ChunkDecoder:
         return messages
 
     # -- internals -------------------------------------------------------
+
+    def _deliver(self, message: RtmpMessage, messages: list[RtmpMessage]) -> bool:
+        """Add a complete message; apply it when it is protocol control.  True: stop here (a
+        command message while ``stop_after_commands``)."""
+        messages.append(message)
+        if message.type_id <= _MSG_ABORT:
+            self._apply_control(message)
+        elif self.stop_after_commands and message.type_id in _COMMANDS:
+            self.stopped = True
+            return True
+        return False
 
     def _apply_control(self, message: RtmpMessage) -> None:
         if message.stream_id != 0:
