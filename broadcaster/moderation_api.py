@@ -331,8 +331,10 @@ def setup_moderation(app: web.Application, *, settings_ttl: float = 1.0, redis_p
         await store.open()
         cache = SettingsCache(store, ttl=ttl)
         host = app[CHAT_HOST]
-        for ban in await store.take_legacy_bans():  # kept here by a node from before; once, into the chat
+        # bans a node from before kept here move into the chat, written there before they go from here
+        for ban in await store.legacy_bans():
             await host.bus.ban(ban)
+        await store.drop_legacy_bans()
         actions = ModerationActions(store, host, cache)
         moderator.screen = CommentScreen(store, cache, AuditLog(store), shared=store.shared_limits())
         if CHAT_NAMES in app:

@@ -4,7 +4,7 @@ Kept once, in the chat's shared state (``broadcaster.bus``: the same record the
 chat checks on every join and every post); moderation writes it through
 ``moderation.actions.ChatControl`` and reads it back for the ban list, the
 exports and the playback gate.  Stores from before this kept a second copy
-(``ModerationStore.take_legacy_bans`` hands those over once).
+(the node moves those over at start: ``ModerationStore.legacy_bans``, then ``drop_legacy_bans``).
 """
 
 from __future__ import annotations

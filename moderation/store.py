@@ -121,9 +121,10 @@ class ModerationStore(Protocol):
     async def get_settings(self, broadcast_id: str) -> dict[str, Any] | None: ...
     async def put_settings(self, broadcast_id: str, settings: dict[str, Any]) -> None: ...
 
-    async def take_legacy_bans(self) -> list[BanRecord]:
-        """Active bans a store from before kept (they live in the chat state now): returned once,
-        then dropped from here; the node hands them to the chat (``moderation_api``)."""
+    async def legacy_bans(self) -> list[BanRecord]:
+        """Active bans a store from before kept (they live in the chat state now); the node hands
+        them to the chat at start (``moderation_api``), then drops them here."""
+    async def drop_legacy_bans(self) -> None: ...
 
     async def token_epoch(self, broadcast_id: str) -> int:
         """The broadcast's viewer-token epoch (0 until first raised)."""

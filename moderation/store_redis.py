@@ -99,12 +99,11 @@ class RedisModerationStore:
         await self._redis.set(self._k("settings", broadcast_id), json.dumps(settings))
 
     # --- bans (legacy: they live in the chat state now) ---------------------------------
-    async def take_legacy_bans(self) -> list[BanRecord]:
-        """The active bans a store from before kept (``bans:{b}`` hashes), then those keys go."""
-        index = self._k("ban-broadcasts")
+    async def legacy_bans(self) -> list[BanRecord]:
+        """The active bans a store from before kept (``bans:{b}`` hashes)."""
         now = time.time()
         out: list[BanRecord] = []
-        for bid in sorted(_text(b) for b in await self._redis.smembers(index)):
+        for bid in sorted(_text(b) for b in await self._redis.smembers(self._k("ban-broadcasts"))):
             for doc in (await self._redis.hgetall(self._k("bans", bid))).values():
                 try:
                     record = BanRecord.from_dict(json.loads(doc))
@@ -112,10 +111,14 @@ class RedisModerationStore:
                     continue  # damaged: nothing to keep
                 if record.active(now):
                     out.append(record)
-            await self._redis.delete(self._k("bans", bid))
-            await self._redis.srem(index, bid)
         out.sort(key=lambda r: r.ts)
         return out
+
+    async def drop_legacy_bans(self) -> None:
+        index = self._k("ban-broadcasts")
+        for bid in [_text(b) for b in await self._redis.smembers(index)]:
+            await self._redis.delete(self._k("bans", bid))
+            await self._redis.srem(index, bid)
 
     # --- viewer-token epochs --------------------------------------------------------------
     async def token_epoch(self, broadcast_id: str) -> int:

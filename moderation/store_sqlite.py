@@ -101,18 +101,20 @@ class SqliteModerationStore:
         await self._call(lambda db: db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (broadcast_id, doc)))
 
     # --- bans (legacy: they live in the chat state now) ---------------------------------
-    async def take_legacy_bans(self) -> list[BanRecord]:
-        """The active bans a database from before kept (table ``bans``), then the table goes."""
-        def take(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    async def legacy_bans(self) -> list[BanRecord]:
+        """The active bans a database from before kept (table ``bans``)."""
+        def read(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
             if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bans'").fetchall():
                 return []
             columns = [row[1] for row in db.execute("PRAGMA table_info(bans)")]
             rows = db.execute("SELECT * FROM bans ORDER BY ts").fetchall()
-            db.execute("DROP TABLE bans")
             return [tuple(dict(zip(columns, row)).get(name) for name in _BAN_COLUMNS) for row in rows]
 
         now = time.time()
-        return [r for r in (BanRecord(*row) for row in await self._call(take)) if r.active(now)]
+        return [r for r in (BanRecord(*row) for row in await self._call(read)) if r.active(now)]
+
+    async def drop_legacy_bans(self) -> None:
+        await self._call(lambda db: db.execute("DROP TABLE IF EXISTS bans"))
 
     # --- viewer-token epochs ------------------------------------------------------------
     async def token_epoch(self, broadcast_id: str) -> int:

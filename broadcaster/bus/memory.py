@@ -60,8 +60,8 @@ class MemoryBus:
         self._pinned: dict[str, dict[str, Any]] = {}
         #: broadcast -> node -> (the identities it has viewers of, expiry)
         self._present: dict[str, dict[str, tuple[set[str], float]]] = defaultdict(dict)
-        self._held_lock = asyncio.Lock()
-        self._bans_lock = asyncio.Lock()
+        #: one file written at a time (the held queue's, the bans')
+        self._file_lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self._load_bans()
@@ -76,13 +76,15 @@ class MemoryBus:
             self._held[broadcast_id] = {k: Held(k, v) for k, v in items.items()}
 
     async def _save_held(self) -> None:
-        if self._held_path is None:
-            return
-        doc = {b: {k: h.comment for k, h in items.items()} for b, items in self._held.items() if items}
+        if self._held_path is not None:
+            await self._write_file(self._held_path, {b: {k: h.comment for k, h in items.items()}
+                                                     for b, items in self._held.items() if items})
+
+    async def _write_file(self, path: Path, doc: Any) -> None:
         data = json.dumps(doc).encode()
-        async with self._held_lock:
+        async with self._file_lock:
             # atomic and durable: a crash leaves the old file or the new one, fsynced
-            await asyncio.to_thread(write_private, self._held_path, data)
+            await asyncio.to_thread(write_private, path, data)
 
     async def _load_bans(self) -> None:
         if self._bans_path is None:
@@ -102,11 +104,8 @@ class MemoryBus:
                 self._keep_ban(record)
 
     async def _save_bans(self) -> None:
-        if self._bans_path is None:
-            return
-        data = json.dumps([b.to_dict() for b in self._bans.values()]).encode()
-        async with self._bans_lock:
-            await asyncio.to_thread(write_private, self._bans_path, data)
+        if self._bans_path is not None:
+            await self._write_file(self._bans_path, [b.to_dict() for b in self._bans.values()])
 
     async def close(self) -> None:
         self._subs.clear()

@@ -48,8 +48,7 @@ CHAT_HOST = web.AppKey("chat_host", HostActions)
 def open_chat_state(app: web.Application, config: NodeConfig) -> Bus:
     """The chat's bus for this node (not started), over the node's Redis client when it has one;
     embedded, its held queue and bans are files of the data dir."""
-    prefix = app[CHAT_SETTINGS].redis_prefix if CHAT_SETTINGS in app else ChatSettings().redis_prefix
-    return open_bus(config.redis_url, prefix=prefix, history_size=config.chat_history,
+    return open_bus(config.redis_url, prefix=app[CHAT_SETTINGS].redis_prefix, history_size=config.chat_history,
                     retention=config.chat_retention, secret_path=config.data_dir / "chat-secret",
                     held_path=config.data_dir / "chat-held.json", bans_path=config.data_dir / "chat-bans.json",
                     redis=app.get(REDIS))

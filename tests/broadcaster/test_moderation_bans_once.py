@@ -29,7 +29,7 @@ async def test_a_ban_is_one_record_in_the_chat_state(mod_node: ModNode) -> None:
     status, doc = await mod_node.call("GET", mod_path(bid, "bans"), host)
     assert status == 200 and [(b["viewer_id"], b["reason"], b["address"]) for b in doc["bans"]] == [
         ("v_troll", "abuse", False), ("v_brief", None, False)]
-    assert await mod_node.app[MOD_STORE].take_legacy_bans() == []  # the store holds no copy
+    assert await mod_node.app[MOD_STORE].legacy_bans() == []  # the store holds no copy
     if mod_node.bus_kind == "memory":
         data = mod_node.tmp_path / "data"
         assert sorted(b["viewer_id"] for b in json.loads((data / "chat-bans.json").read_text())) == \
@@ -84,10 +84,35 @@ async def test_bans_a_node_from_before_kept_move_into_the_chat_state_once(mod_ki
         bus = second.app[CHAT_BUS]
         assert await bus.is_banned(bid, "v_old") and not await bus.is_banned(bid, "v_over")
         assert (await bus.admit(bid, "someone-new", "addrkey-1")).address_banned  # the address ban came along
-        assert await second.app[MOD_STORE].take_legacy_bans() == []  # moved once: nothing left behind
+        assert await second.app[MOD_STORE].legacy_bans() == []  # moved once: nothing left behind
         if mod_kind == "memory":
             tables = {row[0] for row in sqlite3.connect(tmp_path / "data" / "moderation.db").execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert "bans" not in tables
     finally:
         await second.cleanup()
+
+
+async def test_legacy_bans_stay_until_dropped(tmp_path: Path) -> None:
+    """Reading a store-from-before's bans does not consume them: the node drops them only after
+    writing them to the chat state, so a failed write loses none."""
+    from moderation.store import open_store
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = sqlite3.connect(data / "moderation.db")
+    db.execute("CREATE TABLE bans (broadcast_id TEXT, viewer_id TEXT, until REAL, actor TEXT, reason TEXT, ts REAL)")
+    db.executemany("INSERT INTO bans VALUES (?, ?, ?, ?, ?, ?)",  # from before address bans: no address_key
+                   [tuple(r.values())[:6] for r in _legacy_rows("b1")])
+    db.commit()
+    db.close()
+    store = open_store("", data)
+    await store.open()
+    try:
+        first = await store.legacy_bans()
+        assert [(b.viewer_id, b.reason, b.address_key) for b in first] == [("v_old", "old abuse", None)]
+        assert await store.legacy_bans() == first
+        await store.drop_legacy_bans()
+        assert await store.legacy_bans() == []
+    finally:
+        await store.close()
