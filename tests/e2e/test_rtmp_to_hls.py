@@ -54,7 +54,7 @@ def test_ffmpeg_publish_goes_live_reconnecting_ended_with_a_replay(node_factory,
     assert doc["status"] == "idle"
     publisher = ffmpeg_publish(node.rtmp_url(doc["stream_key"]), seconds=6)
     node.wait_status(doc["id"], "live", timeout=15)
-    live = node.wait_media(doc["id"])
+    live = node.wait_media(doc["id"], audio=True)
     assert live["live"]["video_codec"] == "h264" and live["live"]["audio_codec"] == "aac"
     assert publisher.wait(timeout=30) == 0, publisher.stderr.read().decode()
     node.wait_status(doc["id"], "reconnecting", timeout=10)

@@ -169,13 +169,15 @@ class NodeProcess:
             time.sleep(0.1)
         raise AssertionError(f"broadcast {broadcast_id} is {doc.get('status')}, not {wanted}, after {timeout} s")
 
-    def wait_media(self, broadcast_id: str, timeout: float = 20) -> dict[str, Any]:
-        """Wait until the live broadcast has received video (codec known)."""
+    def wait_media(self, broadcast_id: str, timeout: float = 20, audio: bool = False) -> dict[str, Any]:
+        """Wait until the live broadcast has received video (codec known), and with ``audio`` audio too
+        (the first audio unit may come after the first video one)."""
         deadline = time.monotonic() + timeout
         doc: dict[str, Any] = {}
         while time.monotonic() < deadline:
             doc = self.broadcast(broadcast_id)
-            if (doc.get("live") or {}).get("video_codec"):
+            live = doc.get("live") or {}
+            if live.get("video_codec") and (not audio or live.get("audio_codec")):
                 return doc
             time.sleep(0.1)
         raise AssertionError(f"broadcast {broadcast_id} received no video in {timeout} s: {doc}")
